@@ -1,0 +1,87 @@
+"""Train AutoLink variants on the synthetic figures and report keypoint error after a linear fit.
+
+    python benchmarks/synthetic_sweep.py --steps 600 --set loss=l1grad --set model.thickness=4e-3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from keylink.config import RunConfig, preset
+from keylink.data.dataset import from_arrays
+from keylink.data.synthetic import generate
+from keylink.engine import train
+from keylink.evaluate import linear_fit_error
+from keylink.methods.autolink import AutoLink
+
+
+def keypoints_of(model: AutoLink, images: np.ndarray, size: int) -> np.ndarray:
+    model.eval()
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(images), 128):
+            x = torch.from_numpy(images[i : i + 128]).permute(0, 3, 1, 2).float() / 255
+            out.append(model.detect(x).keypoints.numpy())
+    model.train()
+    return (np.concatenate(out) + 1) / 2 * size  # pixels
+
+
+def gen(n, size, seed):
+    from PIL import Image
+    x, j = generate(n, 128, seed)
+    f = 128 // size
+    x = np.stack([np.asarray(Image.fromarray(i).resize((size, size), Image.BOX)) for i in x])
+    return x, j / f
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=600)
+    p.add_argument("--keypoints", type=int, default=16)
+    p.add_argument("--train-images", type=int, default=4000)
+    p.add_argument("--set", action="append", default=[], help="field=value (model.x or train.x)")
+    p.add_argument("--out", default="/tmp/sweep")
+    args = p.parse_args()
+    model_cfg, train_cfg = preset("cpu", args.keypoints)
+    cfg = RunConfig(images="synthetic", model=model_cfg, train=train_cfg)
+    for item in args.set:
+        key, value = item.split("=", 1)
+        section, name = key.split(".") if "." in key else ("train", key)
+        target = getattr(cfg, section)
+        old = getattr(target, name)
+        setattr(target, name, type(old)(value) if old is not None else float(value))
+    cfg.train.steps = args.steps
+    size = cfg.model.image_size
+    images, _ = gen(args.train_images, size, seed=1)
+    eval_images, joints = gen(1000, size, seed=12345)
+    data = from_arrays(images)
+    errs = {}
+
+    def on_sample(model, step, *_):
+        kp = keypoints_of(model, eval_images, size)
+        errs[step] = linear_fit_error(kp[:500], joints[:500], kp[500:], joints[500:])
+        print(f"step {step}: error {errs[step]:.2f} px ({100 * errs[step] / size:.1f}% of side)")
+
+    torch.manual_seed(0)
+    init = AutoLink(cfg.model)
+    kp0 = keypoints_of(init, eval_images, size)
+    errs[0] = linear_fit_error(kp0[:500], joints[:500], kp0[500:], joints[500:])
+    print(f"init error {errs[0]:.2f} px")
+    cfg.train.sample_every = max(1, args.steps // 4)
+    cfg.train.checkpoint_every = 10**9
+    import shutil
+
+    shutil.rmtree(args.out, ignore_errors=True)
+    t = time.time()
+    res = train(cfg, data, args.out, progress=False, on_sample=on_sample)
+    print(json.dumps({"set": args.set, "errors": errs, "img_s": res.images_per_second,
+                      "minutes": (time.time() - t) / 60}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,221 @@
+"""``keylink`` command line: a thin layer over :mod:`keylink.api`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from keylink.config import PRESETS, ConfigError
+from keylink.data.images import ImageInputError, ImageSkippedWarning
+from keylink.engine import RunError
+from keylink.losses import LOSSES
+
+DESCRIPTION = """\
+keylink annotates keypoints automatically.
+
+  keylink train IMAGES_DIR --keypoints K --out RUN_DIR   learn K keypoints and a skeleton
+  keylink annotate RUN_DIR IMAGES_DIR --out OUT          write COCO keypoints and overlays
+  keylink demo                                           try it all on synthetic figures
+
+Run 'keylink COMMAND --help' for the options of a command."""
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="keylink", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"keylink {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    t = sub.add_parser(
+        "train",
+        help="learn keypoints and a skeleton from a folder of unlabelled images",
+        description=(
+            "Learn K keypoints and a skeleton from unlabelled images of one object category "
+            "(self-supervised, after AutoLink). Reads jpg/png/bmp/tif/webp of any size; "
+            "unreadable files are skipped with a warning. The run folder gets config.json, "
+            "metrics.jsonl, samples/ pictures and checkpoints/ (safetensors)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("images", metavar="IMAGES_DIR", help="folder of images (searched recursively)")
+    t.add_argument("--out", "-o", required=True, metavar="RUN_DIR", help="run folder to write")
+    t.add_argument("--keypoints", "-k", type=_positive_int, default=16, help="number of keypoints")
+    t.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="'paper': the paper's settings (128 px, large nets, for a GPU); 'cpu': small and "
+        "fast on a CPU. Default: paper with a CUDA GPU, cpu otherwise",
+    )
+    t.add_argument("--steps", type=_positive_int, help="training steps (default: the preset's)")
+    t.add_argument("--minutes", type=_positive_float, help="stop after this much training time")
+    t.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    t.add_argument("--seed", type=int, help="random seed (a CPU run is repeatable)")
+    t.add_argument("--batch-size", type=_positive_int, help="images per step")
+    t.add_argument("--lr", type=_positive_float, help="learning rate")
+    t.add_argument("--image-size", type=_positive_int, help="model input side in pixels")
+    t.add_argument("--resize", choices=("letterbox", "squash"), help="how images become square")
+    t.add_argument(
+        "--loss", choices=list(LOSSES), help="reconstruction loss: " + "; ".join(
+            f"{k}: {v}" for k, v in LOSSES.items()
+        )
+    )
+    t.add_argument("--vgg-weights", metavar="FILE", help="VGG16 ImageNet weights for --loss vgg")
+    t.add_argument("--thickness", type=_positive_float, help="edge thickness (normalised units)")
+    t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
+    t.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
+    t.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    a = sub.add_parser(
+        "annotate",
+        help="annotate images with a trained run (COCO keypoints + overlay pictures)",
+        description=(
+            "Detect the learned keypoints on every image of a folder and write OUT/annotations.json "
+            "(COCO keypoints with per-keypoint confidences, an overall score and the learned "
+            "skeleton) and OUT/overlays/*.png."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    a.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'keylink train'")
+    a.add_argument("images", metavar="IMAGES_DIR", help="folder of images to annotate")
+    a.add_argument("--out", "-o", required=True, metavar="OUT", help="output folder")
+    a.add_argument("--batch-size", type=_positive_int, default=64, help="images per batch")
+    a.add_argument("--no-overlays", action="store_true", help="write only the COCO file")
+    a.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    d = sub.add_parser(
+        "demo",
+        help="train and annotate on synthetic articulated figures (a few minutes on a CPU)",
+        description=(
+            "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
+            "skeleton on them with the cpu preset, annotate held-out images, and write pictures "
+            "of the discovered keypoints beside the true skeleton plus the keypoint error after "
+            "a linear fit."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d.add_argument("--out", "-o", default="keylink-demo", help="output folder")
+    d.add_argument("--keypoints", "-k", type=_positive_int, default=16, help="keypoints to learn")
+    d.add_argument("--minutes", type=_positive_float, default=6.0, help="training time budget")
+    d.add_argument("--steps", type=_positive_int, default=3000, help="training steps at most")
+    d.add_argument("--images", type=_positive_int, default=3000, help="synthetic training images")
+    d.add_argument("--seed", type=int, default=0, help="random seed")
+    d.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return parser
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("keylink")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _train(args: argparse.Namespace) -> None:
+    from keylink import api
+
+    result = api.train(
+        args.images,
+        args.out,
+        args.keypoints,
+        preset_name=args.preset,
+        resume=args.resume,
+        progress=not args.quiet,
+        steps=args.steps,
+        minutes=args.minutes,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        image_size=args.image_size,
+        resize=args.resize,
+        loss=args.loss,
+        vgg_weights=args.vgg_weights,
+        thickness=args.thickness,
+        device=args.device,
+        precision=args.precision,
+        threads=args.threads,
+    )
+    how = {
+        "steps": "reached its step count",
+        "minutes": "reached its time budget",
+        "interrupt": "was interrupted; continue it with --resume",
+    }[result.stopped_by]
+    print(
+        f"Trained {result.steps} steps in {result.seconds / 60:.1f} min "
+        f"({result.images_per_second:.0f} images/s); the run {how}. Saved to {result.run_dir}"
+    )
+    if result.skipped:
+        print(f"Skipped {result.skipped} unreadable file(s): see {result.run_dir / 'skipped.txt'}")
+
+
+def _annotate(args: argparse.Namespace) -> None:
+    from keylink import api
+
+    result = api.annotate(
+        args.run,
+        args.images,
+        args.out,
+        batch_size=args.batch_size,
+        overlays=not args.no_overlays,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    out = Path(args.out)
+    print(f"Annotated {len(result.paths)} images: {out / 'annotations.json'}")
+    if not args.no_overlays:
+        print(f"Overlay pictures: {out / 'overlays'}")
+    if result.skipped:
+        print(f"Skipped {len(result.skipped)} unreadable file(s) (listed in the COCO file's info)")
+
+
+def _demo(args: argparse.Namespace) -> None:
+    from keylink.demo import run_demo
+
+    run_demo(
+        args.out,
+        keypoints=args.keypoints,
+        minutes=args.minutes,
+        steps=args.steps,
+        n_images=args.images,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("always", ImageSkippedWarning)
+    warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
+    try:
+        {"train": _train, "annotate": _annotate, "demo": _demo}[args.command](args)
+    except (ConfigError, ImageInputError, RunError, FileNotFoundError, ValueError) as err:
+        print(f"keylink {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("keylink: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

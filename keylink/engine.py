@@ -1,0 +1,282 @@
+"""The training runner: run folders, checkpoints, resume, progress, precision and devices.
+
+Run folder layout::
+
+    RUN_DIR/config.json           the validated RunConfig
+    RUN_DIR/metrics.jsonl         one JSON line per logged step
+    RUN_DIR/samples/step_*.png    pictures during training
+    RUN_DIR/checkpoints/step_*/   model.safetensors + state.pt (optimizer, step, RNG)
+    RUN_DIR/checkpoints/latest    name of the newest complete checkpoint
+    RUN_DIR/skipped.txt           images that could not be read
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from keylink.config import ConfigError, RunConfig
+from keylink.data.dataset import ImageSet
+from keylink.losses import create_loss
+from keylink.methods.autolink import AutoLink
+
+KEEP_CHECKPOINTS = 2
+
+
+class RunError(RuntimeError):
+    """A run folder is missing, incomplete or incompatible."""
+
+
+# ---------------------------------------------------------------- devices and precision
+def select_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for, but no CUDA GPU is available")
+    return device
+
+
+def bf16_supported(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    # bf16 only pays off on CPUs with native bf16 (AVX-512 BF16 / AMX); elsewhere it is emulated.
+    return _cpu_has_flag("avx512_bf16") or _cpu_has_flag("amx_bf16")
+
+
+def _cpu_has_flag(flag: str) -> bool:
+    try:
+        return flag in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+def autocast(device: torch.device, precision: str):
+    """bf16 autocast for the convolutions where it helps; geometry is kept in fp32 by the model."""
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
+    if not use_bf16:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def prepare(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    return model.to(device=device, memory_format=torch.channels_last)
+
+
+# ---------------------------------------------------------------- atomic files and checkpoints
+def write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict) -> Path:
+    """Write a complete checkpoint folder, then point ``latest`` at it (each step atomic)."""
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"step_{state['step']:07d}"
+    tmp = root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    save_file(weights, str(tmp / "model.safetensors"))
+    torch.save(state, tmp / "state.pt")
+    final = root / name
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    write_text_atomic(root / "latest", name)
+    old = sorted(p for p in root.glob("step_*") if p.is_dir() and p.name != name)
+    for p in old[: max(0, len(old) - (KEEP_CHECKPOINTS - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / "checkpoints" / "latest"
+    if not pointer.is_file():
+        return None
+    path = run_dir / "checkpoints" / pointer.read_text().strip()
+    return path if (path / "model.safetensors").is_file() else None
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, AutoLink]:
+    """The config and trained model of a run folder (latest checkpoint), in eval mode."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise RunError(f"{run_dir} is not a keylink run folder (no config.json)")
+    config = RunConfig.load(run_dir / "config.json")
+    ckpt = latest_checkpoint(run_dir)
+    if ckpt is None:
+        raise RunError(f"{run_dir} has no checkpoint yet: train it first (keylink train)")
+    model = AutoLink(config.model)
+    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+    return config, model.to(torch.device(device)).eval()
+
+
+# ---------------------------------------------------------------- training
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    seconds: float
+    images_per_second: float
+    final_loss: float
+    stopped_by: str  # "steps", "minutes" or "interrupt"
+    skipped: int = 0  # unreadable images left out
+
+
+def _lr_at(step: int, base: float, warmup: int) -> float:
+    return base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
+
+
+def _optimizer(model: AutoLink, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    # No decay on the edge logits and alpha: decay would pull every edge weight towards softplus(0).
+    no_decay = [model.graph.theta, model.alpha]
+    ids = {id(p) for p in no_decay}
+    rest = [p for p in model.parameters() if id(p) not in ids]
+    groups = [
+        {"params": rest, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=lr)
+
+
+def train(
+    config: RunConfig,
+    data: ImageSet,
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    progress: bool = True,
+    on_sample=None,
+) -> TrainResult:
+    """Train AutoLink on ``data`` into ``run_dir``; resumable, bounded by steps and/or minutes."""
+    config.validate()
+    run_dir = Path(run_dir)
+    tc = config.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    device = select_device(tc.device)
+    torch.manual_seed(tc.seed)
+    model = prepare(AutoLink(config.model), device)
+    optimizer = _optimizer(model, tc.lr, tc.weight_decay)
+    generator = torch.Generator().manual_seed(tc.seed)
+    loss_fn = create_loss(tc.loss, tc.vgg_weights)
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn = loss_fn.to(device)
+
+    step, elapsed = 0, 0.0
+    ckpt = latest_checkpoint(run_dir)
+    if resume:
+        if ckpt is None:
+            raise RunError(f"--resume: {run_dir} has no checkpoint to resume from")
+        model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        step, elapsed = int(state["step"]), float(state["elapsed"])
+    elif ckpt is not None:
+        raise RunError(
+            f"{run_dir} already holds a trained run; use --resume to continue it or pick a new --out"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.json", config.to_json())
+    if data.skipped:
+        write_text_atomic(
+            run_dir / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in data.skipped)
+        )
+
+    def checkpoint() -> None:
+        save_checkpoint(
+            run_dir,
+            model,
+            {
+                "step": step,
+                "elapsed": elapsed,
+                "optimizer": optimizer.state_dict(),
+                "generator": generator.get_state(),
+                "torch_rng": torch.get_rng_state(),
+            },
+        )
+
+    deadline = tc.minutes * 60.0 if tc.minutes else math.inf
+    metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
+    bar = tqdm(
+        total=tc.steps, initial=step, desc="training", unit="step", disable=not progress,
+        dynamic_ncols=True,
+    )
+    model.train()
+    stopped_by, loss_value, seen, t_run = "steps", math.nan, 0, 0.0
+    try:
+        while step < tc.steps:
+            if elapsed >= deadline:
+                stopped_by = "minutes"
+                break
+            t0 = time.perf_counter()
+            lr = _lr_at(step, tc.lr, tc.warmup_steps)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            index = torch.randint(len(data), (tc.batch_size,), generator=generator)
+            images = data.batch(index, device).contiguous(memory_format=torch.channels_last)
+            with autocast(device, tc.precision):
+                out = model(images, generator)
+            loss = loss_fn(out["reconstruction"], images)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_value = float(loss.detach())
+            dt = time.perf_counter() - t0
+            elapsed += dt
+            t_run += dt
+            seen += tc.batch_size
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{seen / t_run:.0f}")
+            if step % tc.log_every == 0 or step == tc.steps:
+                w = model.graph.weights().detach()
+                record = {
+                    "step": step,
+                    "loss": round(loss_value, 6),
+                    "lr": lr,
+                    "elapsed_s": round(elapsed, 2),
+                    "images_per_s": round(seen / t_run, 2),
+                    "edge_weight_max": round(float(w.max()), 4),
+                    "edges_on": int((w > 0.1).sum()),
+                    "alpha": round(float(model.alpha.detach()), 4),
+                }
+                metrics.write(json.dumps(record) + "\n")
+                metrics.flush()
+            if on_sample is not None and step % tc.sample_every == 0:
+                on_sample(model, step, images, out)
+            if step % tc.checkpoint_every == 0:
+                checkpoint()
+    except KeyboardInterrupt:
+        stopped_by = "interrupt"
+    finally:
+        bar.close()
+        metrics.close()
+    checkpoint()
+    return TrainResult(
+        run_dir=run_dir,
+        steps=step,
+        seconds=elapsed,
+        images_per_second=seen / t_run if t_run else 0.0,
+        final_loss=loss_value,
+        stopped_by=stopped_by,
+        skipped=len(data.skipped),
+    )

@@ -1,0 +1,152 @@
+"""Annotating images with a trained run: keypoints in original pixel coordinates, COCO output,
+overlay pictures."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from keylink.data.dataset import iter_folder
+from keylink.data.images import Resize, list_images
+from keylink.engine import autocast, load_run, select_device
+from keylink.geometry import normalised_to_pixels
+from keylink.io.coco import Category, coco_document, write_json_atomic
+from keylink.methods.autolink import AutoLink
+from keylink.report import draw_keypoints, save_png
+
+
+@dataclass
+class Annotations:
+    """Keypoints of a set of images, in each original image's pixel coordinates."""
+
+    paths: list[Path]
+    sizes: list[tuple[int, int]]  # (width, height)
+    keypoints: np.ndarray  # (N, K, 2)
+    confidence: np.ndarray  # (N, K)
+    category: Category
+    edge_weights: list[float] = field(default_factory=list)  # one per skeleton edge
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def keypoint_names(k: int) -> list[str]:
+    return [f"kp{i + 1:02d}" for i in range(k)]
+
+
+@torch.no_grad()
+def detect_batch(
+    model: AutoLink, images: np.ndarray, device: torch.device, precision: str = "auto"
+) -> tuple[np.ndarray, np.ndarray]:
+    """(B, S, S, 3) uint8 model inputs -> keypoints (B, K, 2) in model pixels, confidence (B, K)."""
+    x = torch.from_numpy(images).to(device).permute(0, 3, 1, 2).float().div_(255)
+    with autocast(device, precision):
+        det = model.detect(x.contiguous(memory_format=torch.channels_last))
+    size = images.shape[1]
+    kp = normalised_to_pixels(det.keypoints.float(), size, size)
+    return kp.cpu().numpy(), det.confidence.float().cpu().numpy()
+
+
+def annotate(
+    run_dir: str | Path,
+    images: str | Path | Sequence[Path],
+    out_dir: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    overlays: bool = True,
+    device: str = "auto",
+    progress: bool = True,
+) -> Annotations:
+    """Detect keypoints on every readable image; with ``out_dir`` write ``annotations.json``
+    (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning."""
+    dev = select_device(device)
+    config, model = load_run(run_dir, dev)
+    resize = Resize(config.model.image_size, config.model.resize)
+    paths = list_images(images) if isinstance(images, str | Path) else list(images)
+    root = Path(images) if isinstance(images, str | Path) else None
+    skeleton = model.skeleton()
+    category = Category(
+        name="object",
+        keypoint_names=keypoint_names(config.model.keypoints),
+        skeleton=[(i, j) for i, j, _ in skeleton],
+    )
+    weights = [w for _, _, w in skeleton]
+    max_w = max(weights, default=1.0)
+    out = Path(out_dir) if out_dir is not None else None
+
+    kept, sizes, kps, confs, skipped = [], [], [], [], []
+    pending: list[tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        batch = np.stack([p[2] for p in pending])
+        kp_model, conf = detect_batch(model, batch, dev, config.train.precision)
+        for (path, original, _, (w, h)), kp, c in zip(pending, kp_model, conf, strict=True):
+            kp_orig = resize.to_original(kp, w, h)
+            kept.append(path)
+            sizes.append((w, h))
+            kps.append(kp_orig)
+            confs.append(c)
+            if out is not None and overlays:
+                picture = draw_keypoints(
+                    original,
+                    kp_orig,
+                    skeleton=category.skeleton,
+                    edge_weights=[x / max_w for x in weights],
+                    confidences=c,
+                    scale=max(1, 256 // max(w, h)),
+                )
+                save_png(out / "overlays" / f"{_relative(path, root).with_suffix('')}.png", picture)
+        pending.clear()
+
+    for path, original, reason in iter_folder(paths, progress=progress, desc="annotating"):
+        if original is None:
+            skipped.append((path, reason))
+            continue
+        h, w = original.shape[:2]
+        pending.append((path, original, resize.apply(original), (w, h)))
+        if len(pending) == batch_size:
+            flush()
+    flush()
+    if not kept:
+        raise ValueError(f"no readable image among {len(paths)} file(s) in {images}")
+    result = Annotations(
+        paths=kept,
+        sizes=sizes,
+        keypoints=np.stack(kps),
+        confidence=np.stack(confs),
+        category=category,
+        edge_weights=weights,
+        skipped=skipped,
+    )
+    if out is not None:
+        write_coco(result, out / "annotations.json", root)
+    return result
+
+
+def _relative(path: Path, root: Path | None) -> Path:
+    if root is not None:
+        try:
+            return path.relative_to(root)
+        except ValueError:
+            pass
+    return Path(path.name)
+
+
+def write_coco(result: Annotations, path: Path, root: Path | None = None) -> None:
+    names = [str(_relative(p, root)) for p in result.paths]
+    images = [(name, w, h) for name, (w, h) in zip(names, result.sizes, strict=True)]
+    doc = coco_document(
+        images,
+        result.keypoints,
+        result.confidence,
+        result.category,
+        extra={
+            "skeleton_edge_weights": [round(w, 4) for w in result.edge_weights],
+            "skipped_files": [str(p) for p, _ in result.skipped],
+        },
+    )
+    write_json_atomic(path, doc)

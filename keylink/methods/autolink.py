@@ -1,0 +1,104 @@
+"""Self-supervised keypoints and skeleton, after AutoLink (He, Wandt, Rhodin, NeurIPS 2022).
+
+A detector turns the whole image into K keypoints; a graph with one learnable weight per keypoint
+pair draws them as an edge map; a decoder rebuilds the image from a heavily masked copy plus that
+edge map. The keypoints that make reconstruction easiest are the discovered ones, and the edges
+whose weights survive are the skeleton.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from keylink.config import ModelConfig
+from keylink.geometry import all_pairs, draw_edge_map, random_patch_mask, soft_argmax
+from keylink.models import create_model
+
+
+class EdgeGraph(nn.Module):
+    """One weight per unordered keypoint pair, shared by the whole data set.
+
+    ``w = softplus(scale * theta)``: the scale acts as a learning-rate multiplier for the edges,
+    and theta starts where every weight is ``init`` (nearly off)."""
+
+    def __init__(self, k: int, scale: float = 512.0, init: float = 0.018) -> None:
+        super().__init__()
+        self.scale = scale
+        self.register_buffer("pairs", all_pairs(k), persistent=False)
+        theta0 = math.log(math.expm1(init)) / scale  # inverse softplus
+        self.theta = nn.Parameter(torch.full((len(self.pairs),), theta0))
+
+    def weights(self) -> torch.Tensor:
+        return F.softplus(self.scale * self.theta)
+
+
+@dataclass
+class Detection:
+    keypoints: torch.Tensor  # (B, K, 2) normalised [-1, 1]
+    confidence: torch.Tensor  # (B, K)
+    heatmaps: torch.Tensor  # (B, K, h, w) logits
+
+
+class AutoLink(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.detector = create_model(config.detector, 3, config.keypoints)
+        self.decoder = create_model(config.decoder, 4, 3)
+        self.graph = EdgeGraph(config.keypoints, config.edge_scale, config.edge_init)
+        self.alpha = nn.Parameter(torch.ones(()))  # scales the masked image fed to the decoder
+
+    def detect(self, images: torch.Tensor) -> Detection:
+        """images (B, 3, S, S) in [0, 1]."""
+        logits = self.detector(images * 2 - 1).float()
+        keypoints, confidence = soft_argmax(logits)
+        return Detection(keypoints, confidence, logits)
+
+    def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        return draw_edge_map(
+            keypoints.float(),
+            self.graph.pairs,
+            self.graph.weights(),
+            size,
+            self.config.edge_thickness,
+        )
+
+    def forward(
+        self, images: torch.Tensor, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
+        """Detect, draw, mask and rebuild. Returns a dict with the reconstruction and what led to it."""
+        size = images.shape[-2:]
+        det = self.detect(images)
+        # Edges stay in fp32: thin Gaussians underflow in bf16.
+        with torch.autocast(images.device.type, enabled=False):
+            edges = self.edge_map(det.keypoints, size)
+        keep = random_patch_mask(
+            images.shape[0], size, self.config.mask_grid, self.config.mask_drop, generator
+        ).to(images.device)
+        masked = images * keep
+        decoder_in = torch.cat([self.alpha * (masked * 2 - 1), edges.to(images.dtype)], dim=1)
+        reconstruction = self.decoder(decoder_in)
+        return {
+            "reconstruction": reconstruction.float(),
+            "keypoints": det.keypoints,
+            "confidence": det.confidence,
+            "heatmaps": det.heatmaps,
+            "edges": edges,
+            "masked": masked,
+        }
+
+    def skeleton(self, threshold: float | None = None) -> list[tuple[int, int, float]]:
+        """Edges whose weight survived training, strongest first: (i, j, weight), 0-based."""
+        w = self.graph.weights().detach().cpu()
+        threshold = self.config.skeleton_threshold if threshold is None else threshold
+        kept = [
+            (int(i), int(j), float(wij))
+            for (i, j), wij in zip(self.graph.pairs.tolist(), w.tolist(), strict=True)
+            if wij >= threshold * float(w.max())
+        ]
+        return sorted(kept, key=lambda e: -e[2])

@@ -1,0 +1,78 @@
+import numpy as np
+import pytest
+import torch
+
+from keylink.config import ModelConfig, preset
+from keylink.methods.autolink import AutoLink, EdgeGraph
+
+
+def test_edge_weights_start_nearly_off_and_learn_fast():
+    graph = EdgeGraph(6, scale=512.0, init=0.018)
+    assert len(graph.theta) == 15
+    torch.testing.assert_close(graph.weights(), torch.full((15,), 0.018))
+    # The scale multiplies the gradient on theta: one unit of loss slope moves the weight fast.
+    graph.weights().sum().backward()
+    assert graph.theta.grad[0].item() == pytest.approx(512 * torch.sigmoid(torch.tensor(
+        512 * graph.theta[0].item())).item(), rel=1e-5)
+
+
+def test_forward_shapes_and_masking(device):
+    cfg = ModelConfig(keypoints=5, image_size=32, detector="detector_tiny", decoder="decoder_tiny")
+    model = AutoLink(cfg).to(device)
+    images = torch.rand(3, 3, 32, 32, device=device)
+    out = model(images, torch.Generator().manual_seed(0))
+    assert out["reconstruction"].shape == (3, 3, 32, 32)
+    assert out["keypoints"].shape == (3, 5, 2)
+    assert out["keypoints"].abs().max() <= 1
+    assert out["edges"].shape == (3, 1, 32, 32)
+    assert 0.05 < (out["masked"] == 0).float().mean().item() / 1.0 < 0.95
+
+
+def test_skeleton_keeps_edges_whose_weight_survived():
+    model = AutoLink(ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny"))
+    with torch.no_grad():
+        model.graph.theta[0] = 0.01  # pair (0, 1) grows
+        model.graph.theta[5] = 0.005  # pair (2, 3), weaker but alive
+    edges = model.skeleton()
+    assert [(i, j) for i, j, _ in edges] == [(0, 1), (2, 3)]
+    assert edges[0][2] > edges[1][2]
+
+
+def test_presets():
+    model, train = preset("paper", 32)
+    assert (model.image_size, train.batch_size, train.lr, train.steps) == (128, 64, 1e-4, 20_000)
+    model, train = preset("cpu", 8)
+    assert model.image_size <= 64 and model.keypoints == 8
+
+
+@pytest.mark.slow
+def test_keypoints_learn_to_follow_the_joints(tmp_path):
+    """After a short training on synthetic figures, the keypoints (mapped by a linear fit) are
+    clearly closer to the true joints than at initialisation."""
+    from keylink.config import RunConfig
+    from keylink.data.dataset import from_arrays
+    from keylink.data.synthetic import generate
+    from keylink.engine import train
+    from keylink.evaluate import linear_fit_error
+
+    size = 64
+    images, _ = generate(1500, size, seed=1)
+    test_images, joints = generate(400, size, seed=2)
+    model_cfg, train_cfg = preset("cpu", 8)
+    train_cfg.steps, train_cfg.sample_every, train_cfg.checkpoint_every = 150, 150, 10**6
+    cfg = RunConfig(images="synthetic", model=model_cfg, train=train_cfg)
+    errors = {}
+
+    def measure(model, step, *_):
+        model.eval()
+        with torch.no_grad():
+            x = torch.from_numpy(test_images).permute(0, 3, 1, 2).float() / 255
+            kp = model.detect(x).keypoints.numpy()
+        model.train()
+        errors[step] = linear_fit_error(kp[:200], joints[:200], kp[200:], joints[200:])
+
+    torch.manual_seed(0)
+    measure(AutoLink(model_cfg), 0)
+    train(cfg, from_arrays(images), tmp_path / "run", progress=False, on_sample=measure)
+    assert errors[150] < 0.7 * errors[0], errors
+    assert np.isfinite(errors[150])

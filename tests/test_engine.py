@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from keylink.config import ModelConfig, RunConfig, TrainConfig
+from keylink.data.dataset import from_arrays
+from keylink.engine import RunError, latest_checkpoint, load_run, train
+
+
+def tiny_config(steps: int, **train_kw) -> RunConfig:
+    model = ModelConfig(
+        keypoints=4, image_size=32, detector="detector_tiny", decoder="decoder_tiny", mask_grid=8
+    )
+    train_cfg = TrainConfig(
+        steps=steps, batch_size=4, warmup_steps=2, log_every=1, checkpoint_every=2, **train_kw
+    )
+    return RunConfig(images="memory", model=model, train=train_cfg)
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return from_arrays(rng.integers(0, 255, (10, 32, 32, 3), dtype=np.uint8))
+
+
+def weights(run_dir):
+    return load_file(str(latest_checkpoint(run_dir) / "model.safetensors"))
+
+
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data):
+    straight = train(tiny_config(6), data, tmp_path / "a", progress=False)
+    assert straight.steps == 6
+    train(tiny_config(3), data, tmp_path / "b", progress=False)
+    resumed = tiny_config(6)
+    result = train(resumed, data, tmp_path / "b", resume=True, progress=False)
+    assert result.steps == 6
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_same_seed_same_run(tmp_path, data):
+    train(tiny_config(3, seed=5), data, tmp_path / "a", progress=False)
+    train(tiny_config(3, seed=5), data, tmp_path / "b", progress=False)
+    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_run_folder_contents_and_loading(tmp_path, data):
+    run = tmp_path / "run"
+    train(tiny_config(4), data, run, progress=False)
+    assert (run / "config.json").is_file()
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and '"loss"' in lines[0]
+    assert (run / "checkpoints" / "latest").read_text() == "step_0000004"
+    assert not list((run / "checkpoints").glob(".tmp-*"))
+    assert len(list((run / "checkpoints").glob("step_*"))) <= 2
+    config, model = load_run(run)
+    assert config.model.keypoints == 4 and not model.training
+
+
+def test_refuses_to_overwrite_a_run_and_to_resume_nothing(tmp_path, data):
+    train(tiny_config(2), data, tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="--resume"):
+        train(tiny_config(2), data, tmp_path / "run", progress=False)
+    with pytest.raises(RunError, match="no checkpoint"):
+        train(tiny_config(2), data, tmp_path / "empty", resume=True, progress=False)
+    with pytest.raises(RunError, match="not a keylink run"):
+        load_run(tmp_path / "empty")
+
+
+def test_interrupt_saves_a_checkpoint_that_resumes(tmp_path, data):
+    calls = {"n": 0}
+
+    def interrupt(model, step, *_):
+        calls["n"] += 1
+        if step == 3:
+            raise KeyboardInterrupt
+
+    cfg = tiny_config(8)
+    cfg.train.sample_every = 1
+    result = train(cfg, data, tmp_path / "run", progress=False, on_sample=interrupt)
+    assert result.stopped_by == "interrupt" and result.steps == 3
+    assert latest_checkpoint(tmp_path / "run").name == "step_0000003"
+    result = train(tiny_config(5), data, tmp_path / "run", resume=True, progress=False)
+    assert result.steps == 5
+
+
+def test_minutes_bound_stops_early(tmp_path, data):
+    result = train(tiny_config(10_000, minutes=0.0005), data, tmp_path / "run", progress=False)
+    assert result.stopped_by == "minutes"
+    assert 1 <= result.steps < 10_000

@@ -1,0 +1,53 @@
+import pytest
+import torch
+
+from keylink.losses import LOSSES, create_loss, ssim
+
+
+@pytest.mark.parametrize("name", [n for n in LOSSES if n != "vgg"])
+def test_losses_are_zero_for_identical_images_and_differentiable(name):
+    torch.manual_seed(0)
+    target = torch.rand(2, 3, 32, 32)
+    loss = create_loss(name)
+    assert float(loss(target, target)) == pytest.approx(0.0, abs=1e-6)
+    pred = torch.rand(2, 3, 32, 32, requires_grad=True)
+    value = loss(pred, target)
+    value.backward()
+    assert value > 0 and pred.grad.abs().sum() > 0
+
+
+def test_ssim_is_one_for_equal_images_and_lower_for_noise():
+    x = torch.rand(1, 3, 32, 32)
+    assert float(ssim(x, x)) == pytest.approx(1.0, abs=1e-5)
+    assert float(ssim(x, torch.rand_like(x))) < 0.5
+
+
+def test_vgg_loss_needs_a_weights_file(tmp_path):
+    with pytest.raises(ValueError, match="weights"):
+        create_loss("vgg")
+    with pytest.raises(FileNotFoundError):
+        create_loss("vgg", tmp_path / "missing.safetensors")
+
+
+def test_vgg_loss_loads_torchvision_layout(tmp_path):
+    from safetensors.torch import save_file
+
+    from keylink.losses import _VGG16
+
+    state, cin, index = {}, 3, 0
+    for v in _VGG16:
+        if v == "M":
+            index += 1
+            continue
+        state[f"features.{index}.weight"] = torch.randn(v, cin, 3, 3) * 0.05
+        state[f"features.{index}.bias"] = torch.zeros(v)
+        cin, index = v, index + 2
+    path = tmp_path / "vgg16.safetensors"
+    save_file(state, str(path))
+    loss = create_loss("vgg", path)
+    x = torch.rand(1, 3, 32, 32)
+    assert float(loss(x, x)) == 0.0
+    assert float(loss(x, torch.rand_like(x))) > 0
+    save_file({"features.0.weight": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
+    with pytest.raises((ValueError, RuntimeError)):
+        create_loss("vgg", tmp_path / "bad.safetensors")
