@@ -1,6 +1,6 @@
 """Train AutoLink variants on the synthetic figures and report keypoint error after a linear fit.
 
-    python benchmarks/synthetic_sweep.py --steps 600 --set loss=l1grad --set model.thickness=4e-3
+python benchmarks/synthetic_sweep.py --steps 600 --set loss=l1grad --set model.thickness=4e-3
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ def keypoints_of(model: AutoLink, images: np.ndarray, size: int) -> np.ndarray:
 
 def gen(n, size, seed):
     from PIL import Image
+
     x, j = generate(n, 128, seed)
     f = 128 // size
     x = np.stack([np.asarray(Image.fromarray(i).resize((size, size), Image.BOX)) for i in x])
@@ -79,8 +80,16 @@ def main() -> None:
     shutil.rmtree(args.out, ignore_errors=True)
     t = time.time()
     res = train(cfg, data, args.out, progress=False, on_sample=on_sample)
-    print(json.dumps({"set": args.set, "errors": errs, "img_s": res.images_per_second,
-                      "minutes": (time.time() - t) / 60}))
+    print(
+        json.dumps(
+            {
+                "set": args.set,
+                "errors": errs,
+                "img_s": res.images_per_second,
+                "minutes": (time.time() - t) / 60,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """keylink: annotate keypoints automatically.
 
-    import keylink
-    keylink.train("images/", "runs/birds", keypoints=16)
-    result = keylink.annotate("runs/birds", "images/", "annotations/")
+import keylink
+keylink.train("images/", "runs/birds", keypoints=16)
+result = keylink.annotate("runs/birds", "images/", "annotations/")
 """
 
 from keylink.api import annotate, load, make_config, train

@@ -99,7 +99,9 @@ def save_training_sample(
     scale = max(1, 128 // size)
 
     def rgb(t: torch.Tensor) -> np.ndarray:
-        return (t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(np.uint8)
+        return (t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).astype(
+            np.uint8
+        )
 
     def big(a: np.ndarray) -> np.ndarray:
         return np.repeat(np.repeat(a, scale, 0), scale, 1)

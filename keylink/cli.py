@@ -72,9 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--image-size", type=_positive_int, help="model input side in pixels")
     t.add_argument("--resize", choices=("letterbox", "squash"), help="how images become square")
     t.add_argument(
-        "--loss", choices=list(LOSSES), help="reconstruction loss: " + "; ".join(
-            f"{k}: {v}" for k, v in LOSSES.items()
-        )
+        "--loss",
+        choices=list(LOSSES),
+        help="reconstruction loss: " + "; ".join(f"{k}: {v}" for k, v in LOSSES.items()),
     )
     t.add_argument("--vgg-weights", metavar="FILE", help="VGG16 ImageNet weights for --loss vgg")
     t.add_argument("--thickness", type=_positive_float, help="edge thickness (normalised units)")
@@ -87,7 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
         "annotate",
         help="annotate images with a trained run (COCO keypoints + overlay pictures)",
         description=(
-            "Detect the learned keypoints on every image of a folder and write OUT/annotations.json "
+            "Detect the learned keypoints on every image of a folder and write "
+            "OUT/annotations.json "
             "(COCO keypoints with per-keypoint confidences, an overall score and the learned "
             "skeleton) and OUT/overlays/*.png."
         ),

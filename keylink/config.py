@@ -1,4 +1,5 @@
-"""One validated configuration object that flows from the CLI to the runner and into the run folder."""
+"""One validated configuration object that flows from the CLI to the runner and into the run
+folder."""
 
 from __future__ import annotations
 

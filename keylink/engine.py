@@ -192,7 +192,8 @@ def train(
         step, elapsed = int(state["step"]), float(state["elapsed"])
     elif ckpt is not None:
         raise RunError(
-            f"{run_dir} already holds a trained run; use --resume to continue it or pick a new --out"
+            f"{run_dir} already holds a trained run; "
+            "use --resume to continue it or pick a new --out"
         )
     run_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(run_dir / "config.json", config.to_json())
@@ -217,7 +218,11 @@ def train(
     deadline = tc.minutes * 60.0 if tc.minutes else math.inf
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
     bar = tqdm(
-        total=tc.steps, initial=step, desc="training", unit="step", disable=not progress,
+        total=tc.steps,
+        initial=step,
+        desc="training",
+        unit="step",
+        disable=not progress,
         dynamic_ncols=True,
     )
     model.train()

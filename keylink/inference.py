@@ -12,6 +12,7 @@ import torch
 
 from keylink.data.dataset import iter_folder
 from keylink.data.images import Resize, list_images
+from keylink.config import RunConfig
 from keylink.engine import autocast, load_run, select_device
 from keylink.geometry import normalised_to_pixels
 from keylink.io.coco import Category, coco_document, write_json_atomic
@@ -63,6 +64,23 @@ def annotate(
     (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning."""
     dev = select_device(device)
     config, model = load_run(run_dir, dev)
+    return annotate_with(
+        model, config, images, out_dir, batch_size=batch_size, overlays=overlays, progress=progress
+    )
+
+
+def annotate_with(
+    model: AutoLink,
+    config: RunConfig,
+    images: str | Path | Sequence[Path],
+    out_dir: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    overlays: bool = True,
+    progress: bool = True,
+) -> Annotations:
+    """:func:`annotate` with a model already in memory."""
+    dev = next(model.parameters()).device
     resize = Resize(config.model.image_size, config.model.resize)
     paths = list_images(images) if isinstance(images, str | Path) else list(images)
     root = Path(images) if isinstance(images, str | Path) else None

@@ -33,7 +33,9 @@ def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
     return g / g.sum()
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 7, sigma: float = 1.5) -> torch.Tensor:
+def ssim(
+    pred: torch.Tensor, target: torch.Tensor, window: int = 7, sigma: float = 1.5
+) -> torch.Tensor:
     """Mean structural similarity (per channel, Gaussian window, no padding)."""
     c = pred.shape[1]
     g = _gaussian_window(window, sigma, pred.device, pred.dtype)
@@ -48,7 +50,9 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, window: int = 7, sigma: float
     var_t = blur(target * target) - mu_t**2
     cov = blur(pred * target) - mu_p * mu_t
     c1, c2 = 0.01**2, 0.03**2
-    s = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / ((mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2))
+    s = ((2 * mu_p * mu_t + c1) * (2 * cov + c2)) / (
+        (mu_p**2 + mu_t**2 + c1) * (var_p + var_t + c2)
+    )
     return s.mean()
 
 

@@ -39,8 +39,21 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
 def test_resume_continues_a_run(figure_folder, tmp_path, capsys):
     run = tmp_path / "run"
     main(["train", str(figure_folder / "images"), "--out", str(run), *TINY])
-    assert main(["train", str(figure_folder / "images"), "--out", str(run), "--resume",
-                 "--steps", "5", "-q"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(figure_folder / "images"),
+                "--out",
+                str(run),
+                "--resume",
+                "--steps",
+                "5",
+                "-q",
+            ]
+        )
+        == 0
+    )
     assert "Trained 5 steps" in capsys.readouterr().out
     # Without --resume an existing run is not overwritten.
     assert main(["train", str(figure_folder / "images"), "--out", str(run), *TINY]) == 2
@@ -80,7 +93,9 @@ def test_corrupt_files_are_skipped_with_a_warning_and_counted(figure_folder, tmp
     assert len((run / "skipped.txt").read_text().splitlines()) == 2
     out = tmp_path / "ann"
     with pytest.warns(ImageSkippedWarning):
-        assert main(["annotate", str(run), str(folder), "--out", str(out), "-q", "--no-overlays"]) == 0
+        assert (
+            main(["annotate", str(run), str(folder), "--out", str(out), "-q", "--no-overlays"]) == 0
+        )
     doc = json.loads((out / "annotations.json").read_text())
     assert len(doc["images"]) == 24
     assert len(doc["info"]["skipped_files"]) == 2
@@ -101,6 +116,8 @@ def test_help_explains_the_commands():
         assert word in out
     out = subprocess.run(
         [sys.executable, "-m", "keylink.cli", "train", "--help"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert "--minutes" in out and "--resume" in out and "--preset" in out

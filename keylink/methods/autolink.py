@@ -71,7 +71,7 @@ class AutoLink(nn.Module):
     def forward(
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
-        """Detect, draw, mask and rebuild. Returns a dict with the reconstruction and what led to it."""
+        """Detect, draw, mask and rebuild: the reconstruction and what led to it."""
         size = images.shape[-2:]
         det = self.detect(images)
         # Edges stay in fp32: thin Gaussians underflow in bf16.

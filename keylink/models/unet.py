@@ -24,8 +24,8 @@ class ConvBlock(nn.Sequential):
 
 
 class UNet(nn.Module):
-    """Encoder with ``len(widths)`` levels (each halves the resolution after the first) and a decoder
-    that climbs back up to level ``out_level`` (0 = input resolution, 2 = a quarter of it)."""
+    """Encoder with ``len(widths)`` levels (each after the first halves the resolution) and a
+    decoder that climbs back to level ``out_level`` (0: input resolution, 2: a quarter of it)."""
 
     def __init__(
         self, in_channels: int, out_channels: int, widths: Sequence[int], out_level: int = 0

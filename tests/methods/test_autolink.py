@@ -12,8 +12,9 @@ def test_edge_weights_start_nearly_off_and_learn_fast():
     torch.testing.assert_close(graph.weights(), torch.full((15,), 0.018))
     # The scale multiplies the gradient on theta: one unit of loss slope moves the weight fast.
     graph.weights().sum().backward()
-    assert graph.theta.grad[0].item() == pytest.approx(512 * torch.sigmoid(torch.tensor(
-        512 * graph.theta[0].item())).item(), rel=1e-5)
+    assert graph.theta.grad[0].item() == pytest.approx(
+        512 * torch.sigmoid(torch.tensor(512 * graph.theta[0].item())).item(), rel=1e-5
+    )
 
 
 def test_forward_shapes_and_masking(device):
