@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,21 @@ from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
 from keylink.engine import RunError, TrainResult, load_run
 from keylink.engine import train as train_run
+from keylink.evaluate import (
+    DEFAULT_PCK,
+    fit_linear,
+    normalising_distance,
+    score,
+    to_pixels,
+    to_relative,
+)
 from keylink.geometry import normalised_to_pixels
 from keylink.inference import Annotations, annotate
+from keylink.io.groundtruth import GroundTruth, read_ground_truth
 from keylink.methods.autolink import AutoLink
 from keylink.report import draw_keypoints, heatmap_overlay, image_grid, save_png
 
-__all__ = ["Annotations", "annotate", "load", "make_config", "train"]
+__all__ = ["Annotations", "annotate", "evaluate", "load", "make_config", "train"]
 
 
 def make_config(
@@ -118,3 +128,58 @@ def save_training_sample(
         tiles.append(big(heatmap_overlay(np.zeros_like(image), edge, alpha=1.0)))
         tiles.append(big(rgb(output["reconstruction"][i])))
     save_png(path, image_grid(tiles, columns=4))
+
+
+def discovered_keypoints(
+    run_dir: str | Path, gt: GroundTruth, progress: bool = True, device: str = "auto"
+) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
+    """Discovered keypoints (N, K, 2) in pixels, image sizes and confidences (N, K) for the images
+    of a ground-truth set, in its order (an unreadable image is an error here)."""
+    result = annotate(run_dir, gt.image_paths, None, progress=progress, device=device)
+    if result.skipped:
+        path, why = result.skipped[0]
+        raise ValueError(f"a labelled image could not be read: {path}: {why}")
+    return result.keypoints, result.sizes, result.confidence
+
+
+def evaluate(
+    run_dir: str | Path,
+    fit: str | Path,
+    test: str | Path,
+    *,
+    images: str | Path | None = None,
+    norm: tuple[str, str] | None = None,
+    intercept: bool = False,
+    ridge: float = 0.0,
+    pck: Sequence[float] = DEFAULT_PCK,
+    progress: bool = True,
+) -> dict:
+    """The linear-fit protocol: fit discovered keypoints -> landmarks on ``fit``, score on ``test``,
+    beside a baseline that predicts the mean landmark positions (image-relative)."""
+    fit_gt = read_ground_truth(fit, images)
+    test_gt = read_ground_truth(test, images)
+    if fit_gt.names != test_gt.names:
+        test_gt = test_gt.select(fit_gt.names)
+    kp_fit, sizes_fit, _ = discovered_keypoints(run_dir, fit_gt, progress)
+    kp_test, sizes_test, _ = discovered_keypoints(run_dir, test_gt, progress)
+    reg = fit_linear(
+        to_relative(kp_fit, sizes_fit),
+        to_relative(fit_gt.points, sizes_fit),
+        intercept=intercept,
+        ridge=ridge,
+    )
+    predicted = to_pixels(reg.predict(to_relative(kp_test, sizes_test)), sizes_test)
+    mean_shape = np.nanmean(to_relative(fit_gt.points, sizes_fit), axis=0, keepdims=True)
+    baseline = to_pixels(np.broadcast_to(mean_shape, test_gt.points.shape), sizes_test)
+    distance, norm_text = normalising_distance(test_gt.points, test_gt.names, norm)
+    return {
+        "run": str(run_dir),
+        "fit": {"file": str(fit), "images": len(fit_gt)},
+        "test": {"file": str(test), "images": len(test_gt)},
+        "normalised_by": norm_text,
+        "regressor": {"intercept": intercept, "ridge": ridge},
+        "keylink": score(predicted, test_gt.points, test_gt.names, distance, pck).to_dict(),
+        "mean_shape_baseline": score(
+            baseline, test_gt.points, test_gt.names, distance, pck
+        ).to_dict(),
+    }

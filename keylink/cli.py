@@ -10,6 +10,7 @@ from pathlib import Path
 from keylink.config import PRESETS, ConfigError
 from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
+from keylink.io.groundtruth import GroundTruthError
 from keylink.losses import LOSSES
 
 DESCRIPTION = """\
@@ -17,6 +18,7 @@ keylink annotates keypoints automatically.
 
   keylink train IMAGES_DIR --keypoints K --out RUN_DIR   learn K keypoints and a skeleton
   keylink annotate RUN_DIR IMAGES_DIR --out OUT          write COCO keypoints and overlays
+  keylink evaluate RUN_DIR --fit GT --test GT            measure against labelled landmarks
   keylink demo                                           try it all on synthetic figures
 
 Run 'keylink COMMAND --help' for the options of a command."""
@@ -101,6 +103,35 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-overlays", action="store_true", help="write only the COCO file")
     a.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    e = sub.add_parser(
+        "evaluate",
+        help="measure a run against labelled landmarks (linear-fit protocol, NME, PCK)",
+        description=(
+            "The standard protocol of unsupervised keypoint papers: fit a linear regressor "
+            "from the discovered keypoints to labelled landmarks on FIT_GT, apply it to "
+            "TEST_GT, and report the normalised mean error (NME, percent of the inter-ocular "
+            "distance when there are eye landmarks, else of the landmarks' bounding-box size), "
+            "per landmark and overall, PCK and the error in pixels, beside a baseline that "
+            "predicts the mean landmark positions. Ground truth: COCO keypoints JSON, a "
+            "DeepLabCut project or its CollectedData CSV/H5, or a CSV (image, then name_x,name_y "
+            "per landmark). Images are "
+            "looked up in --images, beside the file, or in images/ beside it."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    e.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'keylink train'")
+    e.add_argument("--fit", required=True, metavar="FIT_GT", help="labels to fit the regressor on")
+    e.add_argument("--test", required=True, metavar="TEST_GT", help="labels to report on")
+    e.add_argument("--images", metavar="DIR", help="folder holding the labelled images")
+    e.add_argument("--norm", metavar="NAME_A,NAME_B", help="normalise by this landmark distance")
+    e.add_argument("--intercept", action="store_true", help="fit the regressor with an intercept")
+    e.add_argument("--ridge", type=float, default=0.0, help="L2 penalty of the regressor")
+    e.add_argument(
+        "--pck", default="0.05,0.1,0.2", help="PCK thresholds (fractions of the norm distance)"
+    )
+    e.add_argument("--json", metavar="METRICS.json", help="also write the metrics to this file")
+    e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     d = sub.add_parser(
         "demo",
@@ -189,6 +220,58 @@ def _annotate(args: argparse.Namespace) -> None:
         print(f"Skipped {len(result.skipped)} unreadable file(s) (listed in the COCO file's info)")
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    from keylink import api
+    from keylink.io.coco import write_json_atomic
+
+    norm = None
+    if args.norm:
+        parts = [p.strip() for p in args.norm.split(",")]
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(
+                f"--norm takes two landmark names like left_eye,right_eye: {args.norm}"
+            )
+        norm = (parts[0], parts[1])
+    try:
+        pck = [float(t) for t in args.pck.split(",") if t.strip()]
+    except ValueError as err:
+        raise ConfigError(f"--pck takes numbers like 0.05,0.1: {args.pck}") from err
+    metrics = api.evaluate(
+        args.run,
+        args.fit,
+        args.test,
+        images=args.images,
+        norm=norm,
+        intercept=args.intercept,
+        ridge=args.ridge,
+        pck=pck,
+        progress=not args.quiet,
+    )
+    print(metrics_table(metrics))
+    if args.json:
+        write_json_atomic(args.json, metrics)
+        print(f"Metrics written to {args.json}")
+
+
+def metrics_table(metrics: dict) -> str:
+    """The evaluation as a terminal table: keylink beside the mean-shape baseline."""
+    ours, base = metrics["keylink"], metrics["mean_shape_baseline"]
+    rows = [("", "keylink", "mean shape")]
+    rows.append(("NME %", f"{ours['nme_percent']:.2f}", f"{base['nme_percent']:.2f}"))
+    for name, value in ours["nme_percent_per_landmark"].items():
+        rows.append((f"  {name}", f"{value:.2f}", f"{base['nme_percent_per_landmark'][name]:.2f}"))
+    rows.append(("error px", f"{ours['error_px']:.2f}", f"{base['error_px']:.2f}"))
+    for t, value in ours["pck_percent"].items():
+        rows.append((f"PCK@{t} %", f"{value:.1f}", f"{base['pck_percent'][t]:.1f}"))
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"Fit on {metrics['fit']['images']} images, tested on {metrics['test']['images']}; "
+        f"NME normalised by {metrics['normalised_by']}."
+    ]
+    lines += [f"{a:<{width}}  {b:>9}  {c:>10}" for a, b, c in rows]
+    return "\n".join(lines)
+
+
 def _demo(args: argparse.Namespace) -> None:
     from keylink.demo import run_demo
 
@@ -208,8 +291,16 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("always", ImageSkippedWarning)
     warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
     try:
-        {"train": _train, "annotate": _annotate, "demo": _demo}[args.command](args)
-    except (ConfigError, ImageInputError, RunError, FileNotFoundError, ValueError) as err:
+        commands = {"train": _train, "annotate": _annotate, "evaluate": _evaluate, "demo": _demo}
+        commands[args.command](args)
+    except (
+        ConfigError,
+        GroundTruthError,
+        ImageInputError,
+        RunError,
+        FileNotFoundError,
+        ValueError,
+    ) as err:
         print(f"keylink {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,11 +1,21 @@
 """Measuring discovered keypoints against labelled landmarks: the linear-fit protocol of
-unsupervised keypoint papers."""
+unsupervised keypoint papers.
+
+A linear regressor maps the 2K discovered coordinates of an image to its L landmarks. It is fitted
+on a labelled split and measured on a test split, in image-relative coordinates (each image's own
+width and height map to [-1, 1]) so that images of different sizes are handled exactly; errors are
+measured back in each image's pixels and normalised by a per-image distance (NME).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
+
+DEFAULT_PCK = (0.05, 0.1, 0.2)
+EYE_NAMES = (("left_eye", "right_eye"), ("lefteye", "righteye"), ("leye", "reye"))
 
 
 @dataclass
@@ -14,11 +24,23 @@ class LinearRegressor:
 
     weights: np.ndarray  # (2K [+1], 2L)
     intercept: bool
+    ridge: float = 0.0
 
     def predict(self, keypoints: np.ndarray) -> np.ndarray:
         """(N, K, 2) -> (N, L, 2)."""
         x = _design(keypoints, self.intercept)
         return (x @ self.weights).reshape(len(keypoints), -1, 2)
+
+    def to_dict(self) -> dict:
+        return {
+            "weights": self.weights.tolist(),
+            "intercept": self.intercept,
+            "ridge": self.ridge,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LinearRegressor:
+        return cls(np.asarray(data["weights"], dtype=np.float64), data["intercept"], data["ridge"])
 
 
 def _design(keypoints: np.ndarray, intercept: bool) -> np.ndarray:
@@ -31,20 +53,42 @@ def _design(keypoints: np.ndarray, intercept: bool) -> np.ndarray:
 def fit_linear(
     keypoints: np.ndarray, landmarks: np.ndarray, *, intercept: bool = False, ridge: float = 0.0
 ) -> LinearRegressor:
-    """Least squares from (N, K, 2) keypoints to (N, L, 2) landmarks; ``ridge`` adds an L2 penalty
-    (scaled by the data's mean squared value so it is unit-free)."""
+    """Least squares from (N, K, 2) keypoints to (N, L, 2) landmarks. ``ridge`` adds an L2 penalty
+    relative to the mean diagonal of X^T X, so it is unit-free. Missing (NaN) landmarks are left out
+    of their own column's fit."""
     x = _design(keypoints, intercept)
     y = np.asarray(landmarks, dtype=np.float64).reshape(len(landmarks), -1)
     gram = x.T @ x
-    if ridge > 0:
-        gram = gram + ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
-    weights = np.linalg.lstsq(gram, x.T @ y, rcond=None)[0]
-    return LinearRegressor(weights, intercept)
+    penalty = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
+    if ridge == 0:
+        penalty = 1e-9 * (np.trace(gram) / len(gram) + 1e-12) * np.eye(len(gram))
+    weights = np.zeros((x.shape[1], y.shape[1]))
+    valid = np.isfinite(y)
+    full = valid.all(axis=0)
+    if full.any():
+        weights[:, full] = np.linalg.solve(gram + penalty, x.T @ y[:, full])
+    for j in np.flatnonzero(~full):
+        rows = valid[:, j]
+        xs = x[rows]
+        g = xs.T @ xs
+        weights[:, j] = np.linalg.solve(g + penalty, xs.T @ y[rows, j])
+    return LinearRegressor(weights, intercept, ridge)
+
+
+def to_relative(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
+    """(N, P, 2) pixel coordinates -> image-relative [-1, 1] coordinates."""
+    wh = np.asarray(sizes, dtype=np.float64)[:, None, :]
+    return np.asarray(points, dtype=np.float64) / wh * 2 - 1
+
+
+def to_pixels(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> np.ndarray:
+    wh = np.asarray(sizes, dtype=np.float64)[:, None, :]
+    return (np.asarray(points, dtype=np.float64) + 1) / 2 * wh
 
 
 def mean_point_error(pred: np.ndarray, true: np.ndarray) -> float:
-    """Mean Euclidean distance between (N, L, 2) point sets."""
-    return float(np.linalg.norm(pred - true, axis=-1).mean())
+    """Mean Euclidean distance between (N, L, 2) point sets, ignoring missing points."""
+    return float(np.nanmean(np.linalg.norm(pred - true, axis=-1)))
 
 
 def linear_fit_error(
@@ -59,3 +103,79 @@ def linear_fit_error(
     """Mean error on the test split after fitting the regressor on the train split."""
     reg = fit_linear(train_keypoints, train_landmarks, intercept=intercept, ridge=ridge)
     return mean_point_error(reg.predict(test_keypoints), test_landmarks)
+
+
+def normalising_distance(
+    landmarks: np.ndarray, names: Sequence[str], norm: tuple[str, str] | None = None
+) -> tuple[np.ndarray, str]:
+    """Per-image distance that errors are divided by, and its description: between the two named
+    landmarks (``norm``; by default the eyes when there are eye landmarks), else the size of the
+    landmarks' bounding box (square root of its area)."""
+    lower = [n.lower() for n in names]
+    if norm is None:
+        for a, b in EYE_NAMES:
+            if a in lower and b in lower:
+                norm = (names[lower.index(a)], names[lower.index(b)])
+                break
+    if norm is not None:
+        for name in norm:
+            if name not in names:
+                raise ValueError(f"--norm: no landmark named {name!r}; known: {', '.join(names)}")
+        a, b = names.index(norm[0]), names.index(norm[1])
+        d = np.linalg.norm(landmarks[:, a] - landmarks[:, b], axis=-1)
+        return d, f"distance {norm[0]}-{norm[1]}"
+    span = np.nanmax(landmarks, axis=1) - np.nanmin(landmarks, axis=1)
+    return np.sqrt(np.prod(span, axis=-1)), "landmark bounding-box size"
+
+
+@dataclass
+class Scores:
+    """Errors of predicted landmarks against the truth."""
+
+    nme: float  # percent of the normalising distance
+    nme_per_landmark: dict[str, float]
+    error_px: float
+    error_px_per_landmark: dict[str, float]
+    pck: dict[float, float]  # threshold (fraction of the normalising distance) -> percent
+    n_images: int
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {
+            "nme_percent": round(self.nme, 3),
+            "nme_percent_per_landmark": {k: round(v, 3) for k, v in self.nme_per_landmark.items()},
+            "error_px": round(self.error_px, 3),
+            "error_px_per_landmark": {
+                k: round(v, 3) for k, v in self.error_px_per_landmark.items()
+            },
+            "pck_percent": {str(k): round(v, 2) for k, v in self.pck.items()},
+            "images": self.n_images,
+            **self.extra,
+        }
+
+
+def score(
+    pred: np.ndarray,
+    true: np.ndarray,
+    names: Sequence[str],
+    norm_distance: np.ndarray,
+    pck: Sequence[float] = DEFAULT_PCK,
+) -> Scores:
+    """NME, pixel error and PCK of (N, L, 2) predictions; NaN truths are left out."""
+    err = np.linalg.norm(pred - true, axis=-1)  # (N, L)
+    usable = np.isfinite(err) & (norm_distance[:, None] > 0)
+    rel = np.where(usable, err / np.where(norm_distance > 0, norm_distance, 1)[:, None], np.nan)
+    return Scores(
+        nme=float(np.nanmean(rel) * 100),
+        nme_per_landmark={n: float(np.nanmean(rel[:, i]) * 100) for i, n in enumerate(names)},
+        error_px=float(np.nanmean(err)),
+        error_px_per_landmark={n: float(np.nanmean(err[:, i])) for i, n in enumerate(names)},
+        pck={t: float(np.mean(rel[usable] <= t) * 100) for t in pck},
+        n_images=len(pred),
+    )
+
+
+def pixel_pck(pred: np.ndarray, true: np.ndarray, thresholds_px: Sequence[float]) -> dict:
+    err = np.linalg.norm(pred - true, axis=-1)
+    ok = np.isfinite(err)
+    return {f"{t:g}px": float(np.mean(err[ok] <= t) * 100) for t in thresholds_px}

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from keylink.config import RunConfig
 from keylink.data.dataset import iter_folder
 from keylink.data.images import Resize, list_images
-from keylink.config import RunConfig
 from keylink.engine import autocast, load_run, select_device
 from keylink.geometry import normalised_to_pixels
 from keylink.io.coco import Category, coco_document, write_json_atomic

@@ -1,0 +1,93 @@
+import json
+
+import numpy as np
+import pytest
+
+from keylink.cli import main
+from keylink.evaluate import (
+    fit_linear,
+    normalising_distance,
+    score,
+    to_pixels,
+    to_relative,
+)
+
+
+def test_linear_fit_recovers_a_linear_map_and_handles_missing_labels():
+    rng = np.random.default_rng(0)
+    kp = rng.uniform(-1, 1, (50, 4, 2))
+    true_map = rng.normal(size=(8, 6))
+    landmarks = (kp.reshape(50, 8) @ true_map).reshape(50, 3, 2)
+    reg = fit_linear(kp, landmarks)
+    np.testing.assert_allclose(reg.predict(kp), landmarks, atol=1e-6)
+    holes = landmarks.copy()
+    holes[:10, 1] = np.nan
+    np.testing.assert_allclose(fit_linear(kp, holes).predict(kp), landmarks, atol=1e-6)
+    # Intercepts need the option.
+    shifted = landmarks + 5.0
+    assert np.abs(fit_linear(kp, shifted, intercept=True).predict(kp) - shifted).max() < 1e-6
+
+
+def test_ridge_shrinks_towards_zero():
+    rng = np.random.default_rng(1)
+    kp = rng.uniform(-1, 1, (6, 8, 2))  # fewer images than unknowns: needs regularising
+    landmarks = rng.uniform(-1, 1, (6, 2, 2))
+    small = np.abs(fit_linear(kp, landmarks, ridge=10.0).weights).sum()
+    assert small < np.abs(fit_linear(kp, landmarks, ridge=0.01).weights).sum()
+
+
+def test_relative_coordinates_are_exact_for_any_size():
+    pts = np.array([[[0.5, 0.5], [199.5, 99.5]], [[10.0, 20.0], [30.0, 40.0]]])
+    sizes = [(200, 100), (64, 48)]
+    np.testing.assert_allclose(to_pixels(to_relative(pts, sizes), sizes), pts)
+
+
+def test_nme_uses_the_eyes_and_pck_counts_within_thresholds():
+    names = ["left_eye", "right_eye", "nose"]
+    true = np.array([[[10.0, 10.0], [30.0, 10.0], [20.0, 20.0]]])  # inter-ocular 20
+    pred = true + np.array([[[0.0, 0.0], [2.0, 0.0], [0.0, 6.0]]])
+    dist, text = normalising_distance(true, names)
+    assert dist[0] == 20 and "left_eye" in text
+    s = score(pred, true, names, dist, pck=(0.05, 0.2))
+    assert s.nme == pytest.approx(100 * (0 + 0.1 + 0.3) / 3)
+    assert s.nme_per_landmark["nose"] == pytest.approx(30.0)
+    assert s.error_px == pytest.approx(8 / 3)
+    assert s.pck == {0.05: pytest.approx(100 / 3), 0.2: pytest.approx(200 / 3)}
+    dist, text = normalising_distance(true, ["a", "b", "c"])
+    assert "bounding-box" in text and dist[0] == pytest.approx(np.sqrt(20 * 10))
+    with pytest.raises(ValueError, match="known"):
+        normalising_distance(true, names, ("left_eye", "chin"))
+
+
+def test_evaluate_command_end_to_end(figure_folder, tmp_path, capsys):
+    run = tmp_path / "run"
+    tiny = ["--image-size", "32", "--batch-size", "4", "--steps", "2", "--keypoints", "4", "-q"]
+    assert main(["train", str(figure_folder / "images"), "--out", str(run), *tiny]) == 0
+    gt = figure_folder / "annotations.json"
+    metrics_file = tmp_path / "m.json"
+    code = main(
+        [
+            "evaluate",
+            str(run),
+            "--fit",
+            str(gt),
+            "--test",
+            str(gt),
+            "--ridge",
+            "0.1",
+            "--norm",
+            "head,pelvis",
+            "--json",
+            str(metrics_file),
+            "-q",
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "NME %" in out and "mean shape" in out and "left_wrist" in out
+    metrics = json.loads(metrics_file.read_text())
+    assert metrics["test"]["images"] == 24
+    assert metrics["normalised_by"] == "distance head-pelvis"
+    assert set(metrics["keylink"]) >= {"nme_percent", "pck_percent", "error_px"}
+    assert main(["evaluate", str(run), "--fit", str(gt), "--test", str(gt), "--norm", "x,y"]) == 2
+    assert "no landmark named" in capsys.readouterr().err
