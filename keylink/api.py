@@ -12,7 +12,7 @@ import torch
 
 from keylink.config import ConfigError, RunConfig, default_preset, preset
 from keylink.data.dataset import load_folder
-from keylink.data.images import Resize
+from keylink.data.images import Resize, list_images
 from keylink.engine import RunError, TrainResult, load_run
 from keylink.engine import train as train_run
 from keylink.evaluate import (
@@ -27,9 +27,10 @@ from keylink.geometry import normalised_to_pixels
 from keylink.inference import Annotations, annotate
 from keylink.io.groundtruth import GroundTruth, read_ground_truth
 from keylink.methods.autolink import AutoLink
+from keylink.naming import fit_naming
 from keylink.report import draw_keypoints, heatmap_overlay, image_grid, save_png
 
-__all__ = ["Annotations", "annotate", "evaluate", "load", "make_config", "train"]
+__all__ = ["Annotations", "annotate", "evaluate", "load", "make_config", "name", "train"]
 
 
 def make_config(
@@ -183,3 +184,54 @@ def evaluate(
             baseline, test_gt.points, test_gt.names, distance, pck
         ).to_dict(),
     }
+
+
+def name(
+    run_dir: str | Path,
+    labels: str | Path,
+    *,
+    images: str | Path | None = None,
+    ridge: float | None = None,
+    suggest: int = 10,
+    progress: bool = True,
+) -> dict:
+    """Few-shot naming: fit the map from discovered keypoints to the landmarks labelled on a few
+    images, save it in the run (``annotate`` then writes named landmarks), and report its
+    cross-validated error and the unlabelled images it is least sure of."""
+    run_dir = Path(run_dir)
+    config, _ = load_run(run_dir)
+    gt = read_ground_truth(labels, images)
+    kp, sizes, _ = discovered_keypoints(run_dir, gt, progress)
+    distance, norm_text = normalising_distance(gt.points, gt.names)
+    naming = fit_naming(
+        to_relative(kp, sizes),
+        to_relative(gt.points, sizes),
+        sizes,
+        gt.names,
+        gt.skeleton,
+        distance,
+        norm_text,
+        str(labels),
+        ridge=ridge,
+    )
+    naming.save(run_dir)
+    summary = {
+        "landmarks": naming.names,
+        "labelled_images": naming.labelled_images,
+        "ridge": naming.regressor.ridge,
+        "cv_error_px": round(naming.cv_error_px, 3),
+        "cv_nme_percent": round(naming.cv_nme_percent, 3),
+        "normalised_by": naming.normalised_by,
+        "suggestions": [],
+    }
+    collection = Path(config.images)
+    if suggest > 0 and collection.is_dir():
+        labelled = {p.resolve() for p in gt.image_paths}
+        candidates = [p for p in list_images(collection) if p.resolve() not in labelled]
+        if candidates:
+            result = annotate(run_dir, candidates, None, progress=progress)
+            doubt = naming.disagreement(to_relative(result.keypoints, result.sizes))
+            doubt = doubt + 0.1 * (1 - result.landmark_confidence.mean(axis=1))
+            order = np.argsort(-doubt)[:suggest]
+            summary["suggestions"] = [str(result.paths[i]) for i in order]
+    return summary

@@ -19,6 +19,7 @@ keylink annotates keypoints automatically.
   keylink train IMAGES_DIR --keypoints K --out RUN_DIR   learn K keypoints and a skeleton
   keylink annotate RUN_DIR IMAGES_DIR --out OUT          write COCO keypoints and overlays
   keylink evaluate RUN_DIR --fit GT --test GT            measure against labelled landmarks
+  keylink name RUN_DIR --labels GT                       name keypoints from a few labelled images
   keylink demo                                           try it all on synthetic figures
 
 Run 'keylink COMMAND --help' for the options of a command."""
@@ -101,6 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--out", "-o", required=True, metavar="OUT", help="output folder")
     a.add_argument("--batch-size", type=_positive_int, default=64, help="images per batch")
     a.add_argument("--no-overlays", action="store_true", help="write only the COCO file")
+    a.add_argument(
+        "--discovered",
+        action="store_true",
+        help="for a named run, also write the discovered keypoints (annotations_discovered.json)",
+    )
     a.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
@@ -132,6 +138,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--json", metavar="METRICS.json", help="also write the metrics to this file")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+    n = sub.add_parser(
+        "name",
+        help="name the discovered keypoints from a few labelled images",
+        description=(
+            "Few-shot naming: label your landmarks on a few images of the collection (5 to 10 "
+            "already work, more help), and keylink fits a regularised map from its discovered "
+            "keypoints to them, saves it in the run, and from then on 'keylink annotate' writes "
+            "your named landmarks with a confidence each. Prints the cross-validated error on the "
+            "labelled images (label more when it is too high) and the images it is least sure "
+            "of, the next ones worth labelling. Labels: COCO keypoints JSON, a DeepLabCut "
+            "project or CollectedData CSV/H5, or a CSV (image, then name_x,name_y per landmark)."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    n.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'keylink train'")
+    n.add_argument("--labels", required=True, metavar="GT", help="your labelled images")
+    n.add_argument("--images", metavar="DIR", help="folder holding the labelled images")
+    n.add_argument("--ridge", type=float, help="L2 penalty (default: chosen by cross-validation)")
+    n.add_argument("--suggest", type=int, default=10, help="how many images to suggest labelling")
+    n.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
     d = sub.add_parser(
         "demo",
@@ -209,6 +236,7 @@ def _annotate(args: argparse.Namespace) -> None:
         args.out,
         batch_size=args.batch_size,
         overlays=not args.no_overlays,
+        discovered=args.discovered,
         device=args.device,
         progress=not args.quiet,
     )
@@ -272,6 +300,32 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
+def _name(args: argparse.Namespace) -> None:
+    from keylink import api
+
+    summary = api.name(
+        args.run,
+        args.labels,
+        images=args.images,
+        ridge=args.ridge,
+        suggest=args.suggest,
+        progress=not args.quiet,
+    )
+    print(
+        f"Named {len(summary['landmarks'])} landmarks ({', '.join(summary['landmarks'])}) from "
+        f"{summary['labelled_images']} labelled images; saved in {args.run}."
+    )
+    print(
+        f"Cross-validated error on the labelled images: {summary['cv_error_px']:.2f} px, "
+        f"NME {summary['cv_nme_percent']:.2f}% ({summary['normalised_by']}); ridge "
+        f"{summary['ridge']:g}."
+    )
+    if summary["suggestions"]:
+        print("Least sure of these images; label them next:")
+        for path in summary["suggestions"]:
+            print(f"  {path}")
+
+
 def _demo(args: argparse.Namespace) -> None:
     from keylink.demo import run_demo
 
@@ -291,7 +345,13 @@ def main(argv: list[str] | None = None) -> int:
     warnings.simplefilter("always", ImageSkippedWarning)
     warnings.formatwarning = lambda msg, category, *a, **k: f"warning: {msg}\n"
     try:
-        commands = {"train": _train, "annotate": _annotate, "evaluate": _evaluate, "demo": _demo}
+        commands = {
+            "train": _train,
+            "annotate": _annotate,
+            "evaluate": _evaluate,
+            "name": _name,
+            "demo": _demo,
+        }
         commands[args.command](args)
     except (
         ConfigError,

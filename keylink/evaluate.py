@@ -53,26 +53,37 @@ def _design(keypoints: np.ndarray, intercept: bool) -> np.ndarray:
 def fit_linear(
     keypoints: np.ndarray, landmarks: np.ndarray, *, intercept: bool = False, ridge: float = 0.0
 ) -> LinearRegressor:
-    """Least squares from (N, K, 2) keypoints to (N, L, 2) landmarks. ``ridge`` adds an L2 penalty
-    relative to the mean diagonal of X^T X, so it is unit-free. Missing (NaN) landmarks are left out
-    of their own column's fit."""
-    x = _design(keypoints, intercept)
+    """Least squares from (N, K, 2) keypoints to (N, L, 2) landmarks.
+
+    ``ridge`` adds an L2 penalty relative to the mean diagonal of X^T X, so it is unit-free; the
+    intercept (when asked for) is not penalised, so strong ridge shrinks towards the mean shape.
+    Missing (NaN) landmarks are left out of their own column's fit."""
+    x = _design(keypoints, False)
     y = np.asarray(landmarks, dtype=np.float64).reshape(len(landmarks), -1)
-    gram = x.T @ x
-    penalty = ridge * np.trace(gram) / len(gram) * np.eye(len(gram))
-    if ridge == 0:
-        penalty = 1e-9 * (np.trace(gram) / len(gram) + 1e-12) * np.eye(len(gram))
-    weights = np.zeros((x.shape[1], y.shape[1]))
-    valid = np.isfinite(y)
-    full = valid.all(axis=0)
-    if full.any():
-        weights[:, full] = np.linalg.solve(gram + penalty, x.T @ y[:, full])
-    for j in np.flatnonzero(~full):
-        rows = valid[:, j]
-        xs = x[rows]
-        g = xs.T @ xs
-        weights[:, j] = np.linalg.solve(g + penalty, xs.T @ y[rows, j])
+    weights = np.zeros((x.shape[1] + intercept, y.shape[1]))
+    for cols, rows in _column_groups(np.isfinite(y)):
+        xs, ys = x[rows], y[rows][:, cols]
+        x_mean = xs.mean(axis=0) if intercept else np.zeros(xs.shape[1])
+        y_mean = ys.mean(axis=0) if intercept else np.zeros(ys.shape[1])
+        xc = xs - x_mean
+        gram = xc.T @ xc
+        scale = np.trace(gram) / len(gram) + 1e-12
+        # A tiny floor keeps the solve defined when K is large and images are few.
+        penalty = max(ridge, 1e-9) * scale * np.eye(len(gram))
+        w = np.linalg.solve(gram + penalty, xc.T @ (ys - y_mean))
+        weights[: x.shape[1], cols] = w
+        if intercept:
+            weights[-1, cols] = y_mean - x_mean @ w
     return LinearRegressor(weights, intercept, ridge)
+
+
+def _column_groups(valid: np.ndarray):
+    """Groups of output columns that share the same labelled rows (usually just one group)."""
+    groups: dict[bytes, list[int]] = {}
+    for j in range(valid.shape[1]):
+        groups.setdefault(valid[:, j].tobytes(), []).append(j)
+    for cols in groups.values():
+        yield np.array(cols), valid[:, cols[0]]
 
 
 def to_relative(points: np.ndarray, sizes: Sequence[tuple[int, int]]) -> np.ndarray:

@@ -14,9 +14,11 @@ from keylink.config import RunConfig
 from keylink.data.dataset import iter_folder
 from keylink.data.images import Resize, list_images
 from keylink.engine import autocast, load_run, select_device
+from keylink.evaluate import to_pixels, to_relative
 from keylink.geometry import normalised_to_pixels
 from keylink.io.coco import Category, coco_document, write_json_atomic
 from keylink.methods.autolink import AutoLink
+from keylink.naming import Naming
 from keylink.report import draw_keypoints, save_png
 
 
@@ -31,6 +33,10 @@ class Annotations:
     category: Category
     edge_weights: list[float] = field(default_factory=list)  # one per skeleton edge
     skipped: list[tuple[Path, str]] = field(default_factory=list)
+    # Named landmarks, when the run has a naming (keylink name): (N, L, 2), (N, L)
+    landmarks: np.ndarray | None = None
+    landmark_confidence: np.ndarray | None = None
+    landmark_category: Category | None = None
 
 
 def keypoint_names(k: int) -> list[str]:
@@ -57,15 +63,28 @@ def annotate(
     *,
     batch_size: int = 64,
     overlays: bool = True,
+    discovered: bool = False,
     device: str = "auto",
     progress: bool = True,
 ) -> Annotations:
     """Detect keypoints on every readable image; with ``out_dir`` write ``annotations.json``
-    (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning."""
+    (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning.
+
+    When the run has been named (``keylink name``), ``annotations.json`` holds the named landmarks
+    and ``discovered=True`` also writes the discovered keypoints to ``annotations_discovered.json``.
+    """
     dev = select_device(device)
     config, model = load_run(run_dir, dev)
     return annotate_with(
-        model, config, images, out_dir, batch_size=batch_size, overlays=overlays, progress=progress
+        model,
+        config,
+        images,
+        out_dir,
+        batch_size=batch_size,
+        overlays=overlays,
+        progress=progress,
+        naming=Naming.load(run_dir),
+        discovered=discovered,
     )
 
 
@@ -78,6 +97,8 @@ def annotate_with(
     batch_size: int = 64,
     overlays: bool = True,
     progress: bool = True,
+    naming: Naming | None = None,
+    discovered: bool = False,
 ) -> Annotations:
     """:func:`annotate` with a model already in memory."""
     dev = next(model.parameters()).device
@@ -94,7 +115,8 @@ def annotate_with(
     max_w = max(weights, default=1.0)
     out = Path(out_dir) if out_dir is not None else None
 
-    kept, sizes, kps, confs, skipped = [], [], [], [], []
+    named = Category("object", list(naming.names), list(naming.skeleton)) if naming else None
+    kept, sizes, kps, confs, skipped, marks, mark_confs = [], [], [], [], [], [], []
     pending: list[tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]] = []
 
     def flush() -> None:
@@ -108,15 +130,30 @@ def annotate_with(
             sizes.append((w, h))
             kps.append(kp_orig)
             confs.append(c)
+            if naming is not None:
+                rel = naming.predict(to_relative(kp_orig[None], [(w, h)]))
+                marks.append(to_pixels(rel, [(w, h)])[0])
+                mark_confs.append(naming.confidence(c[None])[0])
             if out is not None and overlays:
-                picture = draw_keypoints(
-                    original,
-                    kp_orig,
-                    skeleton=category.skeleton,
-                    edge_weights=[x / max_w for x in weights],
-                    confidences=c,
-                    scale=max(1, 256 // max(w, h)),
-                )
+                scale = max(1, 256 // max(w, h))
+                if naming is not None:
+                    picture = draw_keypoints(
+                        original,
+                        marks[-1],
+                        skeleton=naming.skeleton,
+                        confidences=mark_confs[-1],
+                        labels=naming.names,
+                        scale=scale,
+                    )
+                else:
+                    picture = draw_keypoints(
+                        original,
+                        kp_orig,
+                        skeleton=category.skeleton,
+                        edge_weights=[x / max_w for x in weights],
+                        confidences=c,
+                        scale=scale,
+                    )
                 save_png(out / "overlays" / f"{_relative(path, root).with_suffix('')}.png", picture)
         pending.clear()
 
@@ -140,8 +177,12 @@ def annotate_with(
         edge_weights=weights,
         skipped=skipped,
     )
+    if naming is not None:
+        result.landmarks = np.stack(marks)
+        result.landmark_confidence = np.stack(mark_confs)
+        result.landmark_category = named
     if out is not None:
-        write_coco(result, out / "annotations.json", root)
+        write_coco(result, out, root, discovered=discovered)
     return result
 
 
@@ -154,17 +195,27 @@ def _relative(path: Path, root: Path | None) -> Path:
     return Path(path.name)
 
 
-def write_coco(result: Annotations, path: Path, root: Path | None = None) -> None:
+def write_coco(
+    result: Annotations, out_dir: Path, root: Path | None = None, discovered: bool = False
+) -> None:
+    """``annotations.json``: the named landmarks when there are some, else the discovered
+    keypoints (which ``discovered`` also writes to ``annotations_discovered.json``)."""
     names = [str(_relative(p, root)) for p in result.paths]
     images = [(name, w, h) for name, (w, h) in zip(names, result.sizes, strict=True)]
-    doc = coco_document(
+    extra = {"skipped_files": [str(p) for p, _ in result.skipped]}
+    found = coco_document(
         images,
         result.keypoints,
         result.confidence,
         result.category,
-        extra={
-            "skeleton_edge_weights": [round(w, 4) for w in result.edge_weights],
-            "skipped_files": [str(p) for p, _ in result.skipped],
-        },
+        extra={**extra, "skeleton_edge_weights": [round(w, 4) for w in result.edge_weights]},
     )
-    write_json_atomic(path, doc)
+    if result.landmarks is None:
+        write_json_atomic(out_dir / "annotations.json", found)
+        return
+    named = coco_document(
+        images, result.landmarks, result.landmark_confidence, result.landmark_category, extra=extra
+    )
+    write_json_atomic(out_dir / "annotations.json", named)
+    if discovered:
+        write_json_atomic(out_dir / "annotations_discovered.json", found)

@@ -91,3 +91,46 @@ def test_evaluate_command_end_to_end(figure_folder, tmp_path, capsys):
     assert set(metrics["keylink"]) >= {"nme_percent", "pck_percent", "error_px"}
     assert main(["evaluate", str(run), "--fit", str(gt), "--test", str(gt), "--norm", "x,y"]) == 2
     assert "no landmark named" in capsys.readouterr().err
+
+
+def test_name_then_annotate_writes_named_landmarks(figure_folder, tmp_path, capsys):
+    from keylink.io.coco import read_coco_keypoints
+    from keylink.io.groundtruth import read_ground_truth
+
+    run = tmp_path / "run"
+    tiny = ["--image-size", "32", "--batch-size", "4", "--steps", "2", "--keypoints", "4", "-q"]
+    assert main(["train", str(figure_folder / "images"), "--out", str(run), *tiny]) == 0
+    # Label 8 images in a plain CSV (pixel-index convention: keylink adds 0.5 when reading).
+    gt = read_ground_truth(figure_folder / "annotations.json")
+    rows = ["image," + ",".join(f"{n}_x,{n}_y" for n in gt.names)]
+    for path, pts in list(zip(gt.image_paths, gt.points, strict=True))[:8]:
+        rows.append(path.name + "," + ",".join(f"{x - 0.5:.3f},{y - 0.5:.3f}" for x, y in pts))
+    labels = figure_folder / "images" / "labels.csv"
+    labels.write_text("\n".join(rows) + "\n")
+    try:
+        assert main(["name", str(run), "--labels", str(labels), "--suggest", "3", "-q"]) == 0
+    finally:
+        labels.unlink()
+    out = capsys.readouterr().out
+    assert "Cross-validated error" in out and "label them next" in out
+    assert (run / "naming.json").is_file()
+    ann = tmp_path / "ann"
+    assert (
+        main(
+            [
+                "annotate",
+                str(run),
+                str(figure_folder / "images"),
+                "--out",
+                str(ann),
+                "--discovered",
+                "-q",
+            ]
+        )
+        == 0
+    )
+    records, points, category = read_coco_keypoints(ann / "annotations.json")
+    assert category.keypoint_names == gt.names and points.shape == (24, 15, 3)
+    assert category.skeleton == []  # a plain CSV has no skeleton
+    _, found, found_cat = read_coco_keypoints(ann / "annotations_discovered.json")
+    assert found.shape == (24, 4, 3) and found_cat.keypoint_names[0] == "kp01"
