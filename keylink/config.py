@@ -61,6 +61,7 @@ class TrainConfig:
     minutes: float | None = None  # wall-clock bound; whichever of steps/minutes comes first
     batch_size: int = 32
     lr: float = 1e-3
+    edge_lr: float | None = None  # learning rate of the edge logits (times edge_scale); None: lr
     weight_decay: float = 1e-3
     warmup_steps: int = 100
     loss: str = "randfeat"

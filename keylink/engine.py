@@ -143,16 +143,16 @@ def _lr_at(step: int, base: float, warmup: int) -> float:
     return base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
 
 
-def _optimizer(model: AutoLink, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(model: AutoLink, weight_decay: float) -> torch.optim.Optimizer:
     # No decay on the edge logits and alpha: decay would pull every edge weight towards softplus(0).
-    no_decay = [model.graph.theta, model.alpha]
-    ids = {id(p) for p in no_decay}
-    rest = [p for p in model.parameters() if id(p) not in ids]
+    special = {id(model.graph.theta), id(model.alpha)}
+    rest = [p for p in model.parameters() if id(p) not in special]
     groups = [
-        {"params": rest, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
+        {"params": rest, "weight_decay": weight_decay, "name": "networks"},
+        {"params": [model.alpha], "weight_decay": 0.0, "name": "networks"},
+        {"params": [model.graph.theta], "weight_decay": 0.0, "name": "edges"},
     ]
-    return torch.optim.AdamW(groups, lr=lr)
+    return torch.optim.AdamW(groups)
 
 
 def train(
@@ -173,7 +173,7 @@ def train(
     device = select_device(tc.device)
     torch.manual_seed(tc.seed)
     model = prepare(AutoLink(config.model), device)
-    optimizer = _optimizer(model, tc.lr, tc.weight_decay)
+    optimizer = _optimizer(model, tc.weight_decay)
     generator = torch.Generator().manual_seed(tc.seed)
     loss_fn = create_loss(tc.loss, tc.vgg_weights)
     if isinstance(loss_fn, torch.nn.Module):
@@ -234,8 +234,9 @@ def train(
                 break
             t0 = time.perf_counter()
             lr = _lr_at(step, tc.lr, tc.warmup_steps)
+            edge_lr = _lr_at(step, tc.edge_lr or tc.lr, tc.warmup_steps)
             for group in optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = edge_lr if group["name"] == "edges" else lr
             index = torch.randint(len(data), (tc.batch_size,), generator=generator)
             images = data.batch(index, device).contiguous(memory_format=torch.channels_last)
             with autocast(device, tc.precision):

@@ -77,6 +77,33 @@ def fit_linear(
     return LinearRegressor(weights, intercept, ridge)
 
 
+def fit_shared(
+    keypoints: np.ndarray, landmarks: np.ndarray, *, ridge: float = 0.0
+) -> LinearRegressor:
+    """A landmark as a weighted sum of keypoints, the same weights for x and y, plus an offset.
+
+    K weights per landmark instead of 2K per coordinate: what few labelled images can pin down.
+    Returned as an ordinary LinearRegressor (with intercept, unpenalised)."""
+    kp = np.asarray(keypoints, dtype=np.float64)
+    y = np.asarray(landmarks, dtype=np.float64)
+    n, k, _ = kp.shape
+    n_marks = y.shape[1]
+    weights = np.zeros((2 * k + 1, 2 * n_marks))
+    for mark in range(n_marks):
+        rows = np.isfinite(y[:, mark]).all(axis=-1)
+        xs, ys = kp[rows], y[rows, mark]
+        x_mean, y_mean = xs.mean(axis=0), ys.mean(axis=0)  # (K, 2), (2,)
+        design = (xs - x_mean).transpose(0, 2, 1).reshape(-1, k)  # (2n, K): x rows then y rows
+        target = (ys - y_mean).reshape(-1)
+        gram = design.T @ design
+        penalty = max(ridge, 1e-9) * (np.trace(gram) / k + 1e-12) * np.eye(k)
+        a = np.linalg.solve(gram + penalty, design.T @ target)
+        weights[0 : 2 * k : 2, 2 * mark] = a
+        weights[1 : 2 * k : 2, 2 * mark + 1] = a
+        weights[-1, 2 * mark : 2 * mark + 2] = y_mean - a @ x_mean
+    return LinearRegressor(weights, True, ridge)
+
+
 def _column_groups(valid: np.ndarray):
     """Groups of output columns that share the same labelled rows (usually just one group)."""
     groups: dict[bytes, list[int]] = {}

@@ -9,9 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from keylink.evaluate import LinearRegressor, fit_linear, to_pixels
+from keylink.evaluate import LinearRegressor, fit_linear, fit_shared, to_pixels
 
 RIDGE_GRID = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+# "shared": each landmark a weighted sum of keypoints (few unknowns: few labels suffice);
+# "full": any linear map of all 2K coordinates (the evaluation protocol's; needs more labels).
+MAPS = ("shared", "full")
+
+
+def fit_map(kind: str, keypoints: np.ndarray, landmarks: np.ndarray, ridge: float):
+    if kind == "shared":
+        return fit_shared(keypoints, landmarks, ridge=ridge)
+    return fit_linear(keypoints, landmarks, intercept=True, ridge=ridge)
+
+
 NAMING_FILE = "naming.json"
 
 
@@ -27,6 +38,7 @@ class Naming:
     normalised_by: str
     labelled_images: int
     labels_file: str
+    kind: str = "shared"
     fold_regressors: list[LinearRegressor] = field(default_factory=list)
 
     def predict(self, keypoints_rel: np.ndarray) -> np.ndarray:
@@ -64,6 +76,7 @@ class Naming:
                 "normalised_by": self.normalised_by,
                 "labelled_images": self.labelled_images,
                 "labels_file": self.labels_file,
+                "kind": self.kind,
                 "fold_regressors": [r.to_dict() for r in self.fold_regressors],
             },
         )
@@ -84,6 +97,7 @@ class Naming:
             normalised_by=d["normalised_by"],
             labelled_images=d["labelled_images"],
             labels_file=d["labels_file"],
+            kind=d.get("kind", "full"),
             fold_regressors=[LinearRegressor.from_dict(r) for r in d["fold_regressors"]],
         )
 
@@ -100,6 +114,7 @@ def cross_validate(
     sizes: list[tuple[int, int]],
     ridge: float,
     norm_distance: np.ndarray,
+    kind: str = "shared",
 ) -> tuple[float, float, list[LinearRegressor]]:
     """Mean pixel error and NME (percent) of held-out predictions, and the fold regressors."""
     n = len(keypoints_rel)
@@ -107,7 +122,7 @@ def cross_validate(
     regressors = []
     for test in folds(n):
         train = np.setdiff1d(np.arange(n), test)
-        reg = fit_linear(keypoints_rel[train], landmarks_rel[train], intercept=True, ridge=ridge)
+        reg = fit_map(kind, keypoints_rel[train], landmarks_rel[train], ridge)
         pred[test] = reg.predict(keypoints_rel[test])
         regressors.append(reg)
     err = np.linalg.norm(to_pixels(pred, sizes) - to_pixels(landmarks_rel, sizes), axis=-1)
@@ -126,16 +141,18 @@ def fit_naming(
     labels_file: str,
     ridge: float | None = None,
 ) -> Naming:
-    """Choose the ridge by cross-validation (unless given) and fit on all labelled images."""
+    """Choose the map and the ridge by cross-validation (the ridge unless given) and fit on all
+    labelled images."""
     if len(keypoints_rel) < 3:
         raise ValueError(f"naming needs at least 3 labelled images, got {len(keypoints_rel)}")
     candidates = RIDGE_GRID if ridge is None else (ridge,)
     results = [
-        (cross_validate(keypoints_rel, landmarks_rel, sizes, r, norm_distance), r)
+        (cross_validate(keypoints_rel, landmarks_rel, sizes, r, norm_distance, kind), kind, r)
+        for kind in MAPS
         for r in candidates
     ]
-    (err_px, nme, fold_regs), best = min(results, key=lambda item: item[0][0])
-    regressor = fit_linear(keypoints_rel, landmarks_rel, intercept=True, ridge=best)
+    (err_px, nme, fold_regs), kind, best = min(results, key=lambda item: item[0][0])
+    regressor = fit_map(kind, keypoints_rel, landmarks_rel, best)
     return Naming(
         names=list(names),
         skeleton=list(skeleton),
@@ -145,5 +162,6 @@ def fit_naming(
         normalised_by=normalised_by,
         labelled_images=len(keypoints_rel),
         labels_file=labels_file,
+        kind=kind,
         fold_regressors=fold_regs,
     )

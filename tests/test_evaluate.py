@@ -134,3 +134,15 @@ def test_name_then_annotate_writes_named_landmarks(figure_folder, tmp_path, caps
     assert category.skeleton == []  # a plain CSV has no skeleton
     _, found, found_cat = read_coco_keypoints(ann / "annotations_discovered.json")
     assert found.shape == (24, 4, 3) and found_cat.keypoint_names[0] == "kp01"
+
+
+def test_shared_map_recovers_weighted_sums_of_keypoints():
+    from keylink.evaluate import fit_shared
+
+    rng = np.random.default_rng(3)
+    kp = rng.uniform(-1, 1, (12, 16, 2))  # 12 images, 16 keypoints: too few for a full map
+    marks = np.stack([kp[:, 2], 0.5 * kp[:, 5] + 0.5 * kp[:, 9] + 0.1], axis=1)
+    reg = fit_shared(kp, marks, ridge=1e-6)
+    test = rng.uniform(-1, 1, (50, 16, 2))
+    expected = np.stack([test[:, 2], 0.5 * test[:, 5] + 0.5 * test[:, 9] + 0.1], axis=1)
+    np.testing.assert_allclose(reg.predict(test), expected, atol=0.05)
