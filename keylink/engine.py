@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from keylink.config import ConfigError, RunConfig
 from keylink.data.dataset import ImageSet
-from keylink.losses import create_loss
+from keylink.losses import create_loss, separation_loss
 from keylink.methods.autolink import AutoLink
 
 KEEP_CHECKPOINTS = 2
@@ -139,6 +139,11 @@ class TrainResult:
     skipped: int = 0  # unreadable images left out
 
 
+def _clock(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
 def _lr_at(step: int, base: float, warmup: int) -> float:
     return base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
 
@@ -224,6 +229,8 @@ def train(
         unit="step",
         disable=not progress,
         dynamic_ncols=True,
+        # tqdm's own ETA ignores the --minutes bound; "left" in the postfix accounts for both.
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
     )
     model.train()
     stopped_by, loss_value, seen, t_run = "steps", math.nan, 0, 0.0
@@ -242,6 +249,8 @@ def train(
             with autocast(device, tc.precision):
                 out = model(images, generator)
             loss = loss_fn(out["reconstruction"], images)
+            if tc.separation > 0:
+                loss = loss + tc.separation * separation_loss(out["keypoints"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -252,7 +261,12 @@ def train(
             t_run += dt
             seen += tc.batch_size
             bar.update(1)
-            bar.set_postfix(loss=f"{loss_value:.4f}", img_s=f"{seen / t_run:.0f}")
+            left = min(
+                (tc.steps - step) * t_run / max(1, seen // tc.batch_size), deadline - elapsed
+            )
+            bar.set_postfix(
+                loss=f"{loss_value:.4f}", img_s=f"{seen / t_run:.0f}", left=_clock(left)
+            )
             if step % tc.log_every == 0 or step == tc.steps:
                 w = model.graph.weights().detach()
                 record = {

@@ -153,6 +153,15 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def separation_loss(keypoints: torch.Tensor, sigma: float = 0.1) -> torch.Tensor:
+    """Mean Gaussian proximity of every keypoint pair (B, K, 2): pushes keypoints apart so that
+    they explore the object instead of collapsing on its centre. ``sigma`` in normalised units."""
+    d2 = torch.cdist(keypoints, keypoints).square()
+    k = keypoints.shape[1]
+    off_diagonal = ~torch.eye(k, dtype=torch.bool, device=keypoints.device)
+    return torch.exp(-d2 / (2 * sigma**2))[:, off_diagonal].mean()
+
+
 LOSSES: dict[str, str] = {
     "l1": "pixel L1",
     "l1grad": "pixel L1 + L1 of image gradients",
