@@ -32,7 +32,7 @@ class ModelConfig:
     edge_init: float = 0.018
     mask_grid: int = 16
     mask_drop: float = 0.8
-    skeleton_threshold: float = 0.3  # an edge is in the skeleton above this share of the max weight
+    skeleton_threshold: float = 0.1  # an edge is in the skeleton above this share of the max weight
 
     @property
     def edge_thickness(self) -> float:
@@ -69,6 +69,8 @@ class TrainConfig:
     weight_decay: float = 1e-3
     warmup_steps: int = 100
     loss: str = "ssim"
+    thickness_start: float = 1.0  # edges start this many times thicker ...
+    thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
     separation: float = 0.0  # weight of the keypoint separation prior (0: the paper, none)
     vgg_weights: str | None = None
     seed: int = 0

@@ -144,6 +144,12 @@ def _clock(seconds: float) -> str:
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
+def _thickness_scale(step: int, start: float, steps: int) -> float:
+    if steps <= 0 or step >= steps:
+        return 1.0
+    return start ** (1 - step / steps)
+
+
 def _lr_at(step: int, base: float, warmup: int) -> float:
     return base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
 
@@ -244,6 +250,7 @@ def train(
             edge_lr = _lr_at(step, tc.edge_lr or tc.lr, tc.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = edge_lr if group["name"] == "edges" else lr
+            model.thickness_scale = _thickness_scale(step, tc.thickness_start, tc.thickness_steps)
             index = torch.randint(len(data), (tc.batch_size,), generator=generator)
             images = data.batch(index, device).contiguous(memory_format=torch.channels_last)
             with autocast(device, tc.precision):

@@ -52,6 +52,7 @@ class AutoLink(nn.Module):
         self.decoder = create_model(config.decoder, 4, 3)
         self.graph = EdgeGraph(config.keypoints, config.edge_scale, config.edge_init)
         self.alpha = nn.Parameter(torch.ones(()))  # scales the masked image fed to the decoder
+        self.thickness_scale = 1.0  # a training curriculum may start with thicker edges
 
     def detect(self, images: torch.Tensor) -> Detection:
         """images (B, 3, S, S) in [0, 1]."""
@@ -65,7 +66,7 @@ class AutoLink(nn.Module):
             self.graph.pairs,
             self.graph.weights(),
             size,
-            self.config.edge_thickness,
+            self.config.edge_thickness * self.thickness_scale,
         )
 
     def forward(

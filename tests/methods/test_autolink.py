@@ -48,19 +48,24 @@ def test_presets():
 
 @pytest.mark.slow
 def test_keypoints_learn_to_follow_the_joints(tmp_path):
-    """After a short training on synthetic figures, the keypoints (mapped by a linear fit) are
-    clearly closer to the true joints than at initialisation."""
+    """After a short training on synthetic figures (the demo's pipeline: 128 px images resized to
+    the cpu preset's 64 px), the keypoints mapped by a linear fit are clearly closer to the true
+    joints than at initialisation."""
     from keylink.config import RunConfig
     from keylink.data.dataset import from_arrays
+    from keylink.data.images import Resize
     from keylink.data.synthetic import generate
     from keylink.engine import train
     from keylink.evaluate import linear_fit_error
 
-    size = 64
-    images, _ = generate(1500, size, seed=1)
-    test_images, joints = generate(400, size, seed=2)
-    model_cfg, train_cfg = preset("cpu", 8)
-    train_cfg.steps, train_cfg.sample_every, train_cfg.checkpoint_every = 150, 150, 10**6
+    def at_64(images):
+        return np.stack([Resize(64).apply(im) for im in images])
+
+    images, _ = generate(3000, 128, seed=1)
+    test_images, joints = generate(1000, 128, seed=2)
+    test_images, joints = at_64(test_images), joints / 2
+    model_cfg, train_cfg = preset("cpu", 16)
+    train_cfg.steps, train_cfg.sample_every, train_cfg.checkpoint_every = 1000, 250, 10**6
     cfg = RunConfig(images="synthetic", model=model_cfg, train=train_cfg)
     errors = {}
 
@@ -68,12 +73,15 @@ def test_keypoints_learn_to_follow_the_joints(tmp_path):
         model.eval()
         with torch.no_grad():
             x = torch.from_numpy(test_images).permute(0, 3, 1, 2).float() / 255
-            kp = model.detect(x).keypoints.numpy()
+            kp = model.detect(x).keypoints.numpy() * 32
         model.train()
-        errors[step] = linear_fit_error(kp[:200], joints[:200], kp[200:], joints[200:])
+        errors[step] = linear_fit_error(
+            kp[:500], joints[:500], kp[500:], joints[500:], intercept=True
+        )
 
     torch.manual_seed(0)
     measure(AutoLink(model_cfg), 0)
-    train(cfg, from_arrays(images), tmp_path / "run", progress=False, on_sample=measure)
-    assert errors[150] < 0.7 * errors[0], errors
-    assert np.isfinite(errors[150])
+    train(cfg, from_arrays(at_64(images)), tmp_path / "run", progress=False, on_sample=measure)
+    # Early steps can be worse than the random start (whose keypoints already follow the figure
+    # a little); after 1000 steps (as in the demo) they are clearly better.
+    assert errors[1000] < 0.8 * errors[0], errors
