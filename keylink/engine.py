@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 
 from keylink.config import ConfigError, RunConfig
 from keylink.data.dataset import ImageSet
+from keylink.io.files import write_text_atomic
 from keylink.losses import create_loss, separation_loss
 from keylink.methods.autolink import AutoLink
 
@@ -74,15 +75,6 @@ def prepare(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
 
 
 # ---------------------------------------------------------------- atomic files and checkpoints
-def write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def save_checkpoint(run_dir: Path, model: torch.nn.Module, state: dict) -> Path:
     """Write a complete checkpoint folder, then point ``latest`` at it (each step atomic)."""
     root = run_dir / "checkpoints"

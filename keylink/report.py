@@ -9,14 +9,14 @@ from __future__ import annotations
 import colorsys
 import io
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
+
+from keylink.io.files import write_bytes_atomic
 
 _OUTLINE = (20, 20, 20)  # dark outline around discs and skeleton lines
 _GRID_BACKGROUND = 255
@@ -274,15 +274,4 @@ def save_png(path: str | Path, image: np.ndarray) -> None:
         arr = _as_rgb(arr)  # RGB, or grey / float input made RGB
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(arr)).save(buffer, format="PNG")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask sets permissions
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getvalue())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, buffer.getvalue())

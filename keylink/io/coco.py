@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from keylink.io.files import write_text_atomic
 
 _DECIMALS = 2  # coordinates are written with this many decimals
 _SCORE_DECIMALS = 4
@@ -159,25 +159,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json_atomic(path: str | Path, obj: dict) -> None:
-    """Write `obj` as JSON so that `path` is either the old file or the complete new one.
-
-    The data go to a temporary file in the same folder, are fsynced, then renamed over `path`.
-    Parent folders are created.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    # os.open with 0o666 lets the umask decide the permissions, like a plain open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, allow_nan=False, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``obj`` as JSON atomically (the old file or the complete new one); NaN is refused."""
+    text = json.dumps(obj, allow_nan=False, default=_json_default)
+    write_text_atomic(path, text)
 
 
 def _fail(path: Path, problem: str) -> ValueError:

@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keylink.io import coco
 from keylink.io.coco import Category, coco_document, read_coco_keypoints, write_json_atomic
 
 CATEGORY = Category("bird", ["beak", "eye", "tail"], [(0, 1), (1, 2)])
@@ -150,16 +149,15 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path) -> None:
 def test_atomic_write_failure_keeps_previous_file(tmp_path: Path, monkeypatch) -> None:
     path = tmp_path / "x.json"
     write_json_atomic(path, {"old": True})
-    real_dump = json.dump
+    from keylink.io import files
 
-    def failing_dump(obj, fp, **kwargs):
-        fp.write('{"new": [1, 2, ')  # half a document, then a crash
+    def crash(fd):  # the new data is written, then the machine "fails" before the rename
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(coco.json, "dump", failing_dump)
+    monkeypatch.setattr(files.os, "fsync", crash)
     with pytest.raises(RuntimeError, match="disk on fire"):
         write_json_atomic(path, {"new": [1, 2, 3]})
-    monkeypatch.setattr(coco.json, "dump", real_dump)
+    monkeypatch.undo()
     assert json.loads(path.read_text()) == {"old": True}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.json"]
     # Values JSON cannot represent fail before the target is touched as well.
