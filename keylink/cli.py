@@ -173,8 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--out", "-o", default="keylink-demo", help="output folder")
     d.add_argument("--keypoints", "-k", type=_positive_int, default=16, help="keypoints to learn")
-    d.add_argument("--minutes", type=_positive_float, default=6.0, help="training time budget")
-    d.add_argument("--steps", type=_positive_int, default=3000, help="training steps at most")
+    d.add_argument("--steps", type=_positive_int, default=1000, help="training steps")
+    d.add_argument(
+        "--minutes", type=_positive_float, default=9.0, help="stop training earlier at this time"
+    )
     d.add_argument("--images", type=_positive_int, default=3000, help="synthetic training images")
     d.add_argument("--seed", type=int, default=0, help="random seed")
     d.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
