@@ -428,6 +428,19 @@ def _is_dlc_csv(rows: list[tuple[int, list[str]]]) -> bool:
     return bool(rows) and rows[0][1][0].strip().lower() == "scorer"
 
 
+def _add_image(
+    path: Path, line: int, name: str, first_line: dict[str, int], files: list, where: list
+) -> None:
+    """Record an image row of a CSV, refusing an image labelled twice."""
+    if name in first_line:
+        raise GroundTruthError(
+            f"{path}: line {line}: image {name!r} already labelled on line {first_line[name]}"
+        )
+    first_line[name] = line
+    files.append(name)
+    where.append(f"line {line}")
+
+
 def _parse_plain_csv(path: Path, rows: list[tuple[int, list[str]]]) -> _Labels:
     if not rows:
         raise GroundTruthError(f"{path}: empty CSV file")
@@ -473,13 +486,7 @@ def _parse_plain_csv(path: Path, rows: list[tuple[int, list[str]]]) -> _Labels:
         name = cells[0].strip()
         if not name:
             raise GroundTruthError(f"{path}: line {line}: no image name")
-        if name in first_line:
-            raise GroundTruthError(
-                f"{path}: line {line}: image {name!r} already labelled on line {first_line[name]}"
-            )
-        first_line[name] = line
-        files.append(name)
-        where.append(f"line {line}")
+        _add_image(path, line, name, first_line, files, where)
         for j, landmark in enumerate(names):
             for a, axis in enumerate(("x", "y")):
                 col = columns[(landmark, axis)]
@@ -565,13 +572,7 @@ def _parse_dlc_csv(path: Path, rows: list[tuple[int, list[str]]]) -> _Labels:
         name = "/".join(c.strip() for c in cells[:n_index] if c.strip())
         if not name:
             raise GroundTruthError(f"{path}: line {line}: no image path")
-        if name in first_line:
-            raise GroundTruthError(
-                f"{path}: line {line}: image {name!r} already labelled on line {first_line[name]}"
-            )
-        first_line[name] = line
-        files.append(name)
-        where.append(f"line {line}")
+        _add_image(path, line, name, first_line, files, where)
         for j, (cx, cy) in enumerate(zip(xcols, ycols, strict=True)):
             part = names[j]
             points[r, j, 0] = _number(path, line, cells[n_index + cx], f"{part} x")
