@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from keylink.api import make_config
-from keylink.config import RunConfig
+from keylink.config import RunConfig, apply_overrides
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
 from keylink.engine import load_run, train
@@ -170,17 +170,14 @@ def main() -> None:
     p.add_argument("--keypoints", type=int, default=16)
     p.add_argument("--shots", default=None, help="comma-separated n for the few-shot curve")
     p.add_argument("--supervised-seconds", type=float, default=300.0)
+    p.add_argument("--supervised-repeats", type=int, default=3, help="draws of n images, at most")
     p.add_argument("--set", action="append", default=[], help="config override field=value")
     p.add_argument("--out", required=True)
     args = p.parse_args()
 
     gt, fit, test, folder = load_dataset(args.dataset)
     config = make_config(folder, args.keypoints, "cpu", minutes=args.minutes, steps=10**7)
-    for item in args.set:
-        key, value = item.split("=", 1)
-        section = config.model if hasattr(config.model, key) else config.train
-        old = getattr(section, key)
-        setattr(section, key, type(old)(value) if old is not None else float(value))
+    apply_overrides(config, args.set)
     config.validate()
     resize = Resize(config.model.image_size, config.model.resize)
     data = load_folder(folder, resize, progress=True)
@@ -237,7 +234,7 @@ def main() -> None:
                     distance,
                     n,
                     args.supervised_seconds,
-                    min(repeats, 3),
+                    min(repeats, args.supervised_repeats),
                 )
             )
             print("supervised", supervised_curve[-1], flush=True)

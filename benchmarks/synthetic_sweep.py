@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from keylink.config import RunConfig, preset
+from keylink.config import RunConfig, apply_overrides, preset
 from keylink.data.dataset import from_arrays
 from keylink.data.synthetic import generate
 from keylink.engine import train
@@ -47,15 +47,11 @@ def main() -> None:
     p.add_argument("--train-images", type=int, default=4000)
     p.add_argument("--set", action="append", default=[], help="field=value (model.x or train.x)")
     p.add_argument("--out", default="/tmp/sweep")
+    p.add_argument("--eval-every", type=int, default=0)
     args = p.parse_args()
     model_cfg, train_cfg = preset("cpu", args.keypoints)
     cfg = RunConfig(images="synthetic", model=model_cfg, train=train_cfg)
-    for item in args.set:
-        key, value = item.split("=", 1)
-        section, name = key.split(".") if "." in key else ("train", key)
-        target = getattr(cfg, section)
-        old = getattr(target, name)
-        setattr(target, name, type(old)(value) if old is not None else float(value))
+    apply_overrides(cfg, args.set)
     cfg.train.steps = args.steps
     size = cfg.model.image_size
     images, _ = gen(args.train_images, size, seed=1)
@@ -65,15 +61,17 @@ def main() -> None:
 
     def on_sample(model, step, *_):
         kp = keypoints_of(model, eval_images, size)
-        errs[step] = linear_fit_error(kp[:500], joints[:500], kp[500:], joints[500:])
+        errs[step] = linear_fit_error(
+            kp[:500], joints[:500], kp[500:], joints[500:], intercept=True
+        )
         print(f"step {step}: error {errs[step]:.2f} px ({100 * errs[step] / size:.1f}% of side)")
 
     torch.manual_seed(0)
     init = AutoLink(cfg.model)
     kp0 = keypoints_of(init, eval_images, size)
-    errs[0] = linear_fit_error(kp0[:500], joints[:500], kp0[500:], joints[500:])
+    errs[0] = linear_fit_error(kp0[:500], joints[:500], kp0[500:], joints[500:], intercept=True)
     print(f"init error {errs[0]:.2f} px")
-    cfg.train.sample_every = max(1, args.steps // 4)
+    cfg.train.sample_every = args.eval_every or max(1, args.steps // 4)
     cfg.train.checkpoint_every = 10**9
     import shutil
 

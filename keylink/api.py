@@ -10,9 +10,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from keylink.config import ConfigError, RunConfig, default_preset, preset
+from keylink.config import ConfigError, RunConfig, WeakConfig, default_preset, preset
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize, list_images
+from keylink.data.labels import read_labels
 from keylink.engine import RunError, TrainResult, load_run
 from keylink.engine import train as train_run
 from keylink.evaluate import (
@@ -24,13 +25,35 @@ from keylink.evaluate import (
     to_relative,
 )
 from keylink.geometry import normalised_to_pixels
-from keylink.inference import Annotations, annotate
+from keylink.inference import Annotations
+from keylink.inference import annotate as annotate_autolink
 from keylink.io.groundtruth import GroundTruth, read_ground_truth
 from keylink.methods.autolink import AutoLink
+from keylink.methods.weak import (
+    WeakAnnotations,
+    WeakTrainResult,
+    annotate_weak,
+    evaluate_weak,
+    is_weak_run,
+    load_weak_run,
+    train_classifier,
+)
 from keylink.naming import fit_naming
 from keylink.report import draw_keypoints, heatmap_overlay, image_grid, save_png
 
-__all__ = ["Annotations", "annotate", "evaluate", "load", "make_config", "name", "train"]
+__all__ = [
+    "Annotations",
+    "WeakAnnotations",
+    "annotate",
+    "evaluate",
+    "evaluate_weak",
+    "load",
+    "make_config",
+    "make_weak_config",
+    "name",
+    "train",
+    "train_weak",
+]
 
 
 def make_config(
@@ -64,11 +87,17 @@ def train(
     preset_name: str | None = None,
     resume: bool = False,
     progress: bool = True,
+    method: str = "autolink",
     **overrides: Any,
-) -> TrainResult:
+) -> TrainResult | WeakTrainResult:
     """Learn ``keypoints`` keypoints and a skeleton from a folder of unlabelled images into the run
     folder ``out``. With ``resume`` the run's saved config is used; ``steps`` and ``minutes`` may
-    still be raised to train for longer."""
+    still be raised to train for longer. ``method="weak"`` trains a classifier on class labels
+    instead (see :func:`train_weak`, which takes the overrides)."""
+    if method == "weak":
+        return train_weak(images, out, resume=resume, progress=progress, **overrides)
+    if method != "autolink":
+        raise ConfigError(f"unknown method {method!r}; known: autolink, weak")
     out = Path(out)
     if resume:
         if not (out / "config.json").is_file():
@@ -93,9 +122,106 @@ def train(
     )
 
 
-def load(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, AutoLink]:
-    """The config and trained model of a run folder."""
+def make_weak_config(
+    images: str | Path,
+    labels: str | Path | None = None,
+    label_column: str | None = None,
+    image_column: str | None = None,
+    **overrides: Any,
+) -> RunConfig:
+    """A validated RunConfig for the weak method; each override names a WeakConfig field."""
+    known = {f.name for f in dataclasses.fields(WeakConfig)}
+    cfg = WeakConfig(
+        labels=None if labels is None else str(labels),
+        label_column=label_column,
+        image_column=image_column,
+    )
+    for key, value in overrides.items():
+        if value is None:
+            continue
+        if key not in known or key in ("classes", "labels", "label_column", "image_column"):
+            raise ConfigError(f"unknown setting {key!r} for the weak method")
+        setattr(cfg, key, value)
+    return RunConfig(images=str(images), method="weak", weak=cfg).validate()
+
+
+def train_weak(
+    images: str | Path,
+    out: str | Path,
+    *,
+    labels: str | Path | None = None,
+    label_column: str | None = None,
+    image_column: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    **overrides: Any,
+) -> WeakTrainResult:
+    """Train a classifier on the class labels of a folder of images (a CSV with ``labels`` and
+    ``label_column``, or one sub-folder per class) into the run folder ``out``; its probes give
+    the keypoints (``annotate``). With ``resume`` the run's saved config is used; ``steps`` and
+    ``minutes`` may still be raised."""
+    out = Path(out)
+    if resume:
+        if not (out / "config.json").is_file():
+            raise RunError(f"--resume: {out} is not a keylink run folder (no config.json)")
+        config = RunConfig.load(out / "config.json")
+        if config.method != "weak":
+            raise RunError(f"--resume: {out} is a {config.method} run, not a weak run")
+        for key in ("steps", "minutes"):
+            if overrides.get(key) is not None:
+                setattr(config.weak, key, overrides[key])
+        config.validate()
+    else:
+        config = make_weak_config(images, labels, label_column, image_column, **overrides)
+    cfg = config.weak
+    labelled = read_labels(
+        images, cfg.labels, cfg.label_column, cfg.image_column, cfg.classes or None
+    )
+    data = load_folder(labelled.paths, Resize(cfg.image_size, cfg.resize), progress)
+    return train_classifier(config, labelled, data, out, resume=resume, progress=progress)
+
+
+def load(run_dir: str | Path, device: str = "cpu") -> tuple[RunConfig, torch.nn.Module]:
+    """The config and trained model of a run folder (AutoLink, or a weak run's classifier)."""
+    if is_weak_run(run_dir):
+        return load_weak_run(run_dir, device)
     return load_run(run_dir, device)
+
+
+def annotate(
+    run_dir: str | Path,
+    images: str | Path | Sequence[Path],
+    out_dir: str | Path | None = None,
+    *,
+    batch_size: int = 64,
+    overlays: bool = True,
+    discovered: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+) -> Annotations | WeakAnnotations:
+    """Keypoints of every readable image with a trained run; with ``out_dir`` write
+    ``annotations.json`` (COCO keypoints) and ``overlays/*.png``. A weak run's pictures show its
+    occlusion, guided-backprop and combined maps beside the keypoints."""
+    if is_weak_run(run_dir):
+        return annotate_weak(
+            run_dir,
+            images,
+            out_dir,
+            batch_size=batch_size,
+            overlays=overlays,
+            device=device,
+            progress=progress,
+        )
+    return annotate_autolink(
+        run_dir,
+        images,
+        out_dir,
+        batch_size=batch_size,
+        overlays=overlays,
+        discovered=discovered,
+        device=device,
+        progress=progress,
+    )
 
 
 def save_training_sample(
@@ -136,7 +262,7 @@ def discovered_keypoints(
 ) -> tuple[np.ndarray, list[tuple[int, int]], np.ndarray]:
     """Discovered keypoints (N, K, 2) in pixels, image sizes and confidences (N, K) for the images
     of a ground-truth set, in its order (an unreadable image is an error here)."""
-    result = annotate(run_dir, gt.image_paths, None, progress=progress, device=device)
+    result = annotate_autolink(run_dir, gt.image_paths, None, progress=progress, device=device)
     if result.skipped:
         path, why = result.skipped[0]
         raise ValueError(f"a labelled image could not be read: {path}: {why}")
@@ -145,7 +271,7 @@ def discovered_keypoints(
 
 def evaluate(
     run_dir: str | Path,
-    fit: str | Path,
+    fit: str | Path | None,
     test: str | Path,
     *,
     images: str | Path | None = None,
@@ -156,7 +282,10 @@ def evaluate(
     progress: bool = True,
 ) -> dict:
     """The linear-fit protocol: fit discovered keypoints -> landmarks on ``fit``, score on ``test``,
-    beside a baseline that predicts the mean landmark positions (image-relative)."""
+    beside a baseline that predicts the mean landmark positions (image-relative). A weak run is
+    measured by :func:`evaluate_weak` instead (``fit`` is not used)."""
+    if is_weak_run(run_dir):
+        return evaluate_weak(run_dir, test, images=images, norm=norm, progress=progress)
     fit_gt = read_ground_truth(fit, images)
     test_gt = read_ground_truth(test, images)
     if fit_gt.names != test_gt.names:
@@ -199,6 +328,8 @@ def name(
     images, save it in the run (``annotate`` then writes named landmarks), and report its
     cross-validated error and the unlabelled images it is least sure of."""
     run_dir = Path(run_dir)
+    if is_weak_run(run_dir):
+        raise RunError(f"{run_dir} is a weak run: naming is for autolink runs' keypoints")
     config, _ = load_run(run_dir)
     gt = read_ground_truth(labels, images)
     kp, sizes, _ = discovered_keypoints(run_dir, gt, progress)
@@ -229,7 +360,7 @@ def name(
         labelled = {p.resolve() for p in gt.image_paths}
         candidates = [p for p in list_images(collection) if p.resolve() not in labelled]
         if candidates:
-            result = annotate(run_dir, candidates, None, progress=progress)
+            result = annotate_autolink(run_dir, candidates, None, progress=progress)
             doubt = naming.disagreement(to_relative(result.keypoints, result.sizes))
             doubt = doubt + 0.1 * (1 - result.landmark_confidence.mean(axis=1))
             order = np.argsort(-doubt)[:suggest]

@@ -12,11 +12,14 @@ from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
 from keylink.io.groundtruth import GroundTruthError
 from keylink.losses import LOSSES
+from keylink.models import CLASSIFIERS
 
 DESCRIPTION = """\
 keylink annotates keypoints automatically.
 
   keylink train IMAGES_DIR --keypoints K --out RUN_DIR   learn K keypoints and a skeleton
+  keylink train IMAGES_DIR --method weak --labels LABELS.csv --label-column C --out RUN_DIR
+                                                         keypoints from class labels
   keylink annotate RUN_DIR IMAGES_DIR --out OUT          write COCO keypoints and overlays
   keylink evaluate RUN_DIR --fit GT --test GT            measure against labelled landmarks
   keylink name RUN_DIR --labels GT                       name keypoints from a few labelled images
@@ -53,7 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
             "Learn K keypoints and a skeleton from unlabelled images of one object category "
             "(self-supervised, after AutoLink). Reads jpg/png/bmp/tif/webp of any size; "
             "unreadable files are skipped with a warning. The run folder gets config.json, "
-            "metrics.jsonl, samples/ pictures and checkpoints/ (safetensors)."
+            "metrics.jsonl, samples/ pictures and checkpoints/ (safetensors). "
+            "--method weak: keypoints from class labels instead (after Mo Shan's weakly "
+            "supervised keypoint detection): trains a classifier on --labels LABELS.csv "
+            "(--label-column names the class column; the image column is found by itself or "
+            "named with --image-column; image paths are relative to IMAGES_DIR) or on one "
+            "sub-folder per class, and logs its held-out accuracy; 'keylink annotate' then "
+            "finds the image parts it relies on. --keypoints, --preset, --loss and "
+            "--thickness do not apply to it."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -69,6 +79,24 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=_positive_int, help="training steps (default: the preset's)")
     t.add_argument("--minutes", type=_positive_float, help="stop after this much training time")
     t.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR")
+    t.add_argument(
+        "--method",
+        choices=("autolink", "weak"),
+        default="autolink",
+        help="autolink: self-supervised keypoints and skeleton; weak: keypoints from class labels",
+    )
+    t.add_argument("--labels", metavar="LABELS.csv", help="weak: CSV of image and class columns")
+    t.add_argument("--label-column", metavar="COLUMN", help="weak: the CSV column of the classes")
+    t.add_argument(
+        "--image-column", metavar="COLUMN", help="weak: the CSV column of the images (detected)"
+    )
+    t.add_argument(
+        "--classifier",
+        choices=CLASSIFIERS,
+        help="weak: classifier architecture (default classifier_vgg, small, from scratch; vgg16 "
+        "for --weights in torchvision's layout)",
+    )
+    t.add_argument("--weights", metavar="FILE", help="weak: classifier weights to start from")
     t.add_argument("--seed", type=int, help="random seed (a CPU run is repeatable)")
     t.add_argument("--batch-size", type=_positive_int, help="images per step")
     t.add_argument("--lr", type=_positive_float, help="learning rate")
@@ -119,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
             "TEST_GT, and report the normalised mean error (NME, percent of the inter-ocular "
             "distance when there are eye landmarks, else of the landmarks' bounding-box size), "
             "per landmark and overall, PCK and the error in pixels, beside a baseline that "
-            "predicts the mean landmark positions. Ground truth: COCO keypoints JSON, a "
+            "predicts the mean landmark positions. A weak (class-label) run needs only "
+            "--test: it annotates those images and reports precision (share of keypoints "
+            "within r of a landmark) and recall (share of landmarks with a keypoint within r) "
+            "beside random points and Harris corners at the same count, and per predicted "
+            "class which landmark its keypoints hit most. Ground truth: COCO keypoints JSON, a "
             "DeepLabCut project or its CollectedData CSV/H5, or a CSV (image, then name_x,name_y "
             "per landmark). Images are "
             "looked up in --images, beside the file, or in images/ beside it."
@@ -127,7 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     e.add_argument("run", metavar="RUN_DIR", help="a run folder written by 'keylink train'")
-    e.add_argument("--fit", required=True, metavar="FIT_GT", help="labels to fit the regressor on")
+    e.add_argument(
+        "--fit", metavar="FIT_GT", help="labels to fit the regressor on (autolink runs only)"
+    )
     e.add_argument("--test", required=True, metavar="TEST_GT", help="labels to report on")
     e.add_argument("--images", metavar="DIR", help="folder holding the labelled images")
     e.add_argument("--norm", metavar="NAME_A,NAME_B", help="normalise by this landmark distance")
@@ -135,6 +169,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--ridge", type=float, default=0.0, help="L2 penalty of the regressor")
     e.add_argument(
         "--pck", default="0.05,0.1,0.2", help="PCK thresholds (fractions of the norm distance)"
+    )
+    e.add_argument(
+        "--radii",
+        default="0.1,0.2",
+        help="weak runs: match radii (fractions of the norm distance) for precision and recall",
     )
     e.add_argument("--json", metavar="METRICS.json", help="also write the metrics to this file")
     e.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -192,41 +231,91 @@ def _version() -> str:
         return "unknown"
 
 
+_STOPPED_BY = {
+    "steps": "reached its step count",
+    "minutes": "reached its time budget",
+    "interrupt": "was interrupted; continue it with --resume",
+}
+
+
+def _training_options(args: argparse.Namespace) -> dict:
+    """The ``train`` options both methods take."""
+    return {
+        "resume": args.resume,
+        "progress": not args.quiet,
+        "steps": args.steps,
+        "minutes": args.minutes,
+        "seed": args.seed,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "image_size": args.image_size,
+        "resize": args.resize,
+        "device": args.device,
+        "precision": args.precision,
+        "threads": args.threads,
+    }
+
+
 def _train(args: argparse.Namespace) -> None:
     from keylink import api
 
+    if args.method == "weak":
+        _train_weak(args)
+        return
+    for flag, value in (
+        ("--labels", args.labels),
+        ("--label-column", args.label_column),
+        ("--image-column", args.image_column),
+        ("--classifier", args.classifier),
+        ("--weights", args.weights),
+    ):
+        if value is not None:
+            raise ConfigError(f"{flag} is for --method weak (keypoints from class labels)")
     result = api.train(
         args.images,
         args.out,
         args.keypoints,
         preset_name=args.preset,
-        resume=args.resume,
-        progress=not args.quiet,
-        steps=args.steps,
-        minutes=args.minutes,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        image_size=args.image_size,
-        resize=args.resize,
         loss=args.loss,
         vgg_weights=args.vgg_weights,
         thickness=args.thickness,
-        device=args.device,
-        precision=args.precision,
-        threads=args.threads,
+        **_training_options(args),
     )
-    how = {
-        "steps": "reached its step count",
-        "minutes": "reached its time budget",
-        "interrupt": "was interrupted; continue it with --resume",
-    }[result.stopped_by]
+    how = _STOPPED_BY[result.stopped_by]
     print(
         f"Trained {result.steps} steps in {result.seconds / 60:.1f} min "
         f"({result.images_per_second:.0f} images/s); the run {how}. Saved to {result.run_dir}"
     )
     if result.skipped:
         print(f"Skipped {result.skipped} unreadable file(s): see {result.run_dir / 'skipped.txt'}")
+
+
+def _train_weak(args: argparse.Namespace) -> None:
+    from keylink import api
+
+    result = api.train_weak(
+        args.images,
+        args.out,
+        labels=args.labels,
+        label_column=args.label_column,
+        image_column=args.image_column,
+        arch=args.classifier,
+        weights=args.weights,
+        **_training_options(args),
+    )
+    how = _STOPPED_BY[result.stopped_by]
+    print(
+        f"Trained the classifier {result.steps} steps in {result.seconds / 60:.1f} min "
+        f"({result.images_per_second:.0f} images/s) on {result.train_images} images; the run "
+        f"{how}. Saved to {result.run_dir}"
+    )
+    if result.val_accuracy is not None:
+        print(
+            f"Held-out accuracy {100 * result.val_accuracy:.1f}% (balanced "
+            f"{100 * result.val_balanced_accuracy:.1f}%) on {result.val_images} images."
+        )
+    if result.skipped:
+        print(f"Left out {result.skipped} file(s): see {result.run_dir / 'skipped.txt'}")
 
 
 def _annotate(args: argparse.Namespace) -> None:
@@ -244,6 +333,12 @@ def _annotate(args: argparse.Namespace) -> None:
     )
     out = Path(args.out)
     print(f"Annotated {len(result.paths)} images: {out / 'annotations.json'}")
+    if hasattr(result, "seconds_per_image"):  # a weak run
+        mean = sum(len(k) for k in result.keypoints) / len(result.keypoints)
+        print(
+            f"{mean:.1f} keypoints per image on average; "
+            f"{result.seconds_per_image:.2f} s per image to probe"
+        )
     if not args.no_overlays:
         print(f"Overlay pictures: {out / 'overlays'}")
     if result.skipped:
@@ -253,6 +348,7 @@ def _annotate(args: argparse.Namespace) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from keylink import api
     from keylink.io.coco import write_json_atomic
+    from keylink.methods.weak import is_weak_run
 
     norm = None
     if args.norm:
@@ -262,6 +358,28 @@ def _evaluate(args: argparse.Namespace) -> None:
                 f"--norm takes two landmark names like left_eye,right_eye: {args.norm}"
             )
         norm = (parts[0], parts[1])
+    if is_weak_run(args.run):
+        try:
+            radii = [float(t) for t in args.radii.split(",") if t.strip()]
+        except ValueError as err:
+            raise ConfigError(f"--radii takes numbers like 0.1,0.2: {args.radii}") from err
+        if not radii or min(radii) <= 0:
+            raise ConfigError(f"--radii takes positive numbers like 0.1,0.2: {args.radii}")
+        metrics = api.evaluate_weak(
+            args.run,
+            args.test,
+            images=args.images,
+            norm=norm,
+            radii=radii,
+            progress=not args.quiet,
+        )
+        print(weak_metrics_table(metrics))
+        if args.json:
+            write_json_atomic(args.json, metrics)
+            print(f"Metrics written to {args.json}")
+        return
+    if not args.fit:
+        raise ConfigError("--fit FIT_GT is required to evaluate an autolink run")
     try:
         pck = [float(t) for t in args.pck.split(",") if t.strip()]
     except ValueError as err:
@@ -299,6 +417,30 @@ def metrics_table(metrics: dict) -> str:
         f"NME normalised by {metrics['normalised_by']}."
     ]
     lines += [f"{a:<{width}}  {b:>9}  {c:>10}" for a, b, c in rows]
+    return "\n".join(lines)
+
+
+def weak_metrics_table(metrics: dict) -> str:
+    """A weak run's evaluation as a terminal table: precision and recall per radius, keylink
+    beside the baselines, then the landmark each class's keypoints hit most."""
+    methods = ("keylink", "random", "harris")
+    rows = [("", *methods)]
+    for metric in ("precision", "recall"):
+        for r, values in metrics[f"{metric}_percent"].items():
+            rows.append((f"{metric} @{r} %", *(f"{values[m]:.1f}" for m in methods)))
+    width = max(len(r[0]) for r in rows)
+    lines = [
+        f"Tested on {metrics['test']['images']} images, {metrics['keypoints_per_image']:.1f} "
+        f"keypoints per image (the baselines get as many); radii are fractions of the "
+        f"{metrics['normalised_by']}."
+    ]
+    lines += [f"{r[0]:<{width}}  " + "  ".join(f"{c:>8}" for c in r[1:]) for r in rows]
+    salient = metrics["salient_landmarks"]
+    radius = f"{max(metrics['radii']):g}"
+    lines.append(f"Landmarks hit per {salient['grouped_by']} (r = {radius}):")
+    for name, entry in salient[radius].items():
+        counts = ", ".join(f"{k} {v}" for k, v in entry["histogram"].items())
+        lines.append(f"  {name} ({entry['images']} images): most hit {entry['most_hit']}; {counts}")
     return "\n".join(lines)
 
 

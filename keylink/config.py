@@ -30,6 +30,7 @@ class ModelConfig:
     thickness: float | None = None  # squared normalised units; None: the paper's value for K
     edge_scale: float = 512.0
     edge_init: float = 0.018
+    edge_saturate: bool = False  # edge weights tanh(softplus(...)) <= 1 instead of unbounded
     mask_grid: int = 16
     mask_drop: float = 0.8
     skeleton_threshold: float = 0.1  # an edge is in the skeleton above this share of the max weight
@@ -54,6 +55,10 @@ class ModelConfig:
                 raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
         if not 0.0 <= self.mask_drop < 1.0:
             raise ConfigError(f"mask_drop must be in [0, 1), got {self.mask_drop}")
+        if not 0 < self.edge_init < (1 if self.edge_saturate else float("inf")):
+            raise ConfigError(
+                f"edge_init must be positive (below 1 when saturating), got {self.edge_init}"
+            )
         if self.thickness is not None and self.thickness <= 0:
             raise ConfigError(f"thickness must be positive, got {self.thickness}")
 
@@ -72,6 +77,7 @@ class TrainConfig:
     thickness_start: float = 1.0  # edges start this many times thicker ...
     thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
     separation: float = 0.0  # weight of the keypoint separation prior (0: the paper, none)
+    equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -102,6 +108,105 @@ class TrainConfig:
             raise ConfigError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
 
 
+METHODS = ("autolink", "weak")
+
+
+@dataclass
+class WeakConfig:
+    """Weakly supervised keypoints from class labels: a classifier trained on the labels, probed
+    by occlusion (coarse) and guided backpropagation (fine); the combined map's most confident
+    peaks, refined with the Förstner operator, are the keypoints. Sizes are model-input pixels."""
+
+    # Labels: a CSV (image column + class column) or, when None, one sub-folder per class.
+    labels: str | None = None
+    label_column: str | None = None
+    image_column: str | None = None  # None: detected from the header and the values
+    classes: list[str] = field(default_factory=list)  # set by training: the output order
+    image_size: int = 128
+    resize: Literal["letterbox", "squash"] = "letterbox"
+    val_share: float = 0.1  # held out (per class) for the held-out accuracy
+    balance: bool = True  # draw every class equally often: a rare class is not ignored
+    # Classifier: a registered name; weights: a file to start from (else from scratch).
+    arch: str = "classifier_vgg"
+    weights: str | None = None
+    # Training.
+    steps: int = 2000
+    minutes: float | None = None
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_steps: int = 100
+    shift: float = 0.0625  # random translation, as a share of the image side
+    flip: bool = False  # off: a flip changes classes such as "left hand" or "left profile"
+    seed: int = 0
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    device: str = "auto"
+    threads: int | None = None
+    log_every: int = 25
+    eval_every: int = 250
+    checkpoint_every: int = 250
+    # Probes (the poster's constants).
+    occluder: int = 16
+    stride: int = 8
+    fill: Literal["random", "grey"] = "random"  # random colours make no edge of their own
+    occlusion_weight: float = 0.5
+    guided_weight: float = 0.5
+    guided_blur: float = 2.0  # Gaussian sigma (px) on the guided map before combining
+    sigmoid_gain: float = 10.0  # likelihood = sigmoid(gain * (combined - offset)), combined in
+    sigmoid_offset: float = 0.5  # [0, 1]: 0.5 at a pixel that is the maximum of only one map
+    nms_radius: int = 8
+    keep: float = 0.4  # the most confident share of the peaks
+    forstner_window: int = 11
+    forstner_min_ratio: float = 0.1
+    probe_batch: int = 256  # occluded copies per forward pass
+    probe_precision: Literal["auto", "bf16", "fp32"] = "fp32"
+
+    def validate(self) -> None:
+        from keylink.models import CLASSIFIERS
+
+        if self.arch not in CLASSIFIERS:
+            raise ConfigError(f"unknown classifier {self.arch!r}; known: {', '.join(CLASSIFIERS)}")
+        if self.weights and not Path(self.weights).is_file():
+            raise ConfigError(f"classifier weights file not found: {self.weights}")
+        if self.labels and not Path(self.labels).is_file():
+            raise ConfigError(f"labels file not found: {self.labels}")
+        if self.image_size < 32:
+            raise ConfigError(f"image_size must be at least 32, got {self.image_size}")
+        if self.resize not in ("letterbox", "squash"):
+            raise ConfigError(f"resize must be 'letterbox' or 'squash', got {self.resize!r}")
+        if not 0.0 <= self.val_share < 0.9:
+            raise ConfigError(f"val_share must be in [0, 0.9), got {self.val_share}")
+        for name in ("steps", "batch_size", "log_every", "eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.minutes is not None and self.minutes <= 0:
+            raise ConfigError(f"minutes must be positive, got {self.minutes}")
+        if self.lr <= 0:
+            raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        if not 0.0 <= self.shift < 0.5:
+            raise ConfigError(f"shift must be in [0, 0.5), got {self.shift}")
+        for name in ("precision", "probe_precision"):
+            if getattr(self, name) not in ("auto", "bf16", "fp32"):
+                raise ConfigError(f"{name} must be auto, bf16 or fp32, got {getattr(self, name)!r}")
+        if not 1 <= self.occluder <= self.image_size:
+            raise ConfigError(f"occluder must be in [1, image_size], got {self.occluder}")
+        if self.stride < 1:
+            raise ConfigError(f"stride must be positive, got {self.stride}")
+        if self.fill not in ("random", "grey"):
+            raise ConfigError(f"fill must be 'random' or 'grey', got {self.fill!r}")
+        weights = (self.occlusion_weight, self.guided_weight)
+        if min(weights) < 0 or sum(weights) <= 0:
+            raise ConfigError(f"map weights must be >= 0 and not both 0, got {weights}")
+        if self.nms_radius < 1:
+            raise ConfigError(f"nms_radius must be positive, got {self.nms_radius}")
+        if not 0.0 < self.keep <= 1.0:
+            raise ConfigError(f"keep must be in (0, 1], got {self.keep}")
+        if self.forstner_window < 3 or self.forstner_window % 2 == 0:
+            raise ConfigError(f"forstner_window must be odd and >= 3, got {self.forstner_window}")
+        if self.probe_batch < 1:
+            raise ConfigError(f"probe_batch must be positive, got {self.probe_batch}")
+
+
 @dataclass
 class RunConfig:
     images: str
@@ -109,10 +214,15 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     method: str = "autolink"
     version: int = 1
+    weak: WeakConfig = field(default_factory=WeakConfig)  # used when method == "weak"
 
     def validate(self) -> RunConfig:
+        if self.method not in METHODS:
+            raise ConfigError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
         self.model.validate()
         self.train.validate()
+        if self.method == "weak":
+            self.weak.validate()
         return self
 
     def to_json(self) -> str:
@@ -123,7 +233,8 @@ class RunConfig:
         data = dict(data)
         model = _known(ModelConfig, data.pop("model", {}))
         train = _known(TrainConfig, data.pop("train", {}))
-        return cls(model=model, train=train, **_fields(cls, data))
+        weak = _known(WeakConfig, data.pop("weak", {}))  # absent in runs made before it existed
+        return cls(model=model, train=train, weak=weak, **_fields(cls, data))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
@@ -165,9 +276,11 @@ def preset(name: str, keypoints: int = 16) -> tuple[ModelConfig, TrainConfig]:
         )
     elif name == "cpu":
         # Small and fast enough to learn useful keypoints on a 2-core CPU in minutes.
-        # Masking more than the paper's 0.8 made keypoints emerge much faster (BENCHMARKS.md).
-        model = ModelConfig(keypoints=keypoints, image_size=64, mask_drop=0.95)
-        train = TrainConfig(preset="cpu", loss="ssim")
+        # Masking more than the paper's 0.8 made keypoints emerge much faster; saturating edge
+        # weights keeps one edge from starving the rest, and the equivariance term keeps the
+        # keypoints from collapsing onto one spot meanwhile (BENCHMARKS.md).
+        model = ModelConfig(keypoints=keypoints, image_size=64, mask_drop=0.95, edge_saturate=True)
+        train = TrainConfig(preset="cpu", loss="ssim", equivariance=1.0)
     else:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return model, train
@@ -178,3 +291,37 @@ def default_preset() -> str:
     import torch
 
     return "paper" if torch.cuda.is_available() else "cpu"
+
+
+def apply_overrides(config: RunConfig, items: list[str]) -> RunConfig:
+    """Set fields from ``FIELD=VALUE`` strings, ``FIELD`` being a ModelConfig or TrainConfig field
+    (``model.`` / ``train.`` prefixes optional); values are parsed by the field's current type."""
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep:
+            raise ConfigError(f"expected FIELD=VALUE, got {item!r}")
+        section, _, name = key.rpartition(".")
+        if section:
+            target = getattr(config, section, None)
+        else:
+            target = config.model if hasattr(config.model, name) else config.train
+        if target is None or not hasattr(target, name):
+            raise ConfigError(f"unknown config field {key!r}")
+        old = getattr(target, name)
+        if isinstance(old, bool):
+            value: Any = text.lower() in ("1", "true", "yes", "on")
+        elif old is None:
+            value = None if text.lower() == "none" else _number(text)
+        else:
+            value = type(old)(text)
+        setattr(target, name, value)
+    return config
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

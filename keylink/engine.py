@@ -27,8 +27,9 @@ from tqdm.auto import tqdm
 
 from keylink.config import ConfigError, RunConfig
 from keylink.data.dataset import ImageSet
+from keylink.geometry import random_affine, warp_images
 from keylink.io.files import write_text_atomic
-from keylink.losses import create_loss, separation_loss
+from keylink.losses import create_loss, equivariance_loss, separation_loss
 from keylink.methods.autolink import AutoLink
 
 KEEP_CHECKPOINTS = 2
@@ -108,15 +109,122 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
 def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[RunConfig, AutoLink]:
     """The config and trained model of a run folder (latest checkpoint), in eval mode."""
     run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if config.method != "autolink":
+        raise RunError(f"{run_dir} is a {config.method!r} run, not an autolink run")
+    weights = latest_weights(run_dir)
+    model = AutoLink(config.model)
+    model.load_state_dict(weights)
+    return config, model.to(torch.device(device)).eval()
+
+
+def read_run_config(run_dir: Path) -> RunConfig:
+    """The config of a run folder; RunError if it is no run folder."""
     if not (run_dir / "config.json").is_file():
         raise RunError(f"{run_dir} is not a keylink run folder (no config.json)")
-    config = RunConfig.load(run_dir / "config.json")
+    return RunConfig.load(run_dir / "config.json")
+
+
+def latest_weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    """The model weights of a run's latest checkpoint; RunError if it has none yet."""
     ckpt = latest_checkpoint(run_dir)
     if ckpt is None:
         raise RunError(f"{run_dir} has no checkpoint yet: train it first (keylink train)")
-    model = AutoLink(config.model)
-    model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
-    return config, model.to(torch.device(device)).eval()
+    return load_file(str(ckpt / "model.safetensors"))
+
+
+def resume_run(
+    run_dir: Path,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    generator: torch.Generator,
+    resume: bool,
+) -> tuple[int, float]:
+    """(step, elapsed seconds) to start from: with ``resume`` the latest checkpoint's, its
+    weights, optimizer, generator and RNG state loaded; else (0, 0.0), refusing a run folder
+    that already holds a checkpoint."""
+    ckpt = latest_checkpoint(run_dir)
+    if resume:
+        if ckpt is None:
+            raise RunError(f"--resume: {run_dir} has no checkpoint to resume from")
+        model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        return int(state["step"]), float(state["elapsed"])
+    if ckpt is not None:
+        raise RunError(
+            f"{run_dir} already holds a trained run; "
+            "use --resume to continue it or pick a new --out"
+        )
+    return 0, 0.0
+
+
+def checkpoint_state(
+    step: int, elapsed: float, optimizer: torch.optim.Optimizer, generator: torch.Generator
+) -> dict:
+    """What a checkpoint keeps beside the weights, for :func:`resume_run` to continue exactly."""
+    return {
+        "step": step,
+        "elapsed": elapsed,
+        "optimizer": optimizer.state_dict(),
+        "generator": generator.get_state(),
+        "torch_rng": torch.get_rng_state(),
+    }
+
+
+def write_run_files(run_dir: Path, config: RunConfig, skipped: list[tuple[Path, str]]) -> None:
+    """Create the run folder with its ``config.json``, and ``skipped.txt`` if files were left
+    out."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(run_dir / "config.json", config.to_json())
+    if skipped:
+        write_text_atomic(run_dir / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in skipped))
+
+
+class Pace:
+    """A run's training time: ``elapsed`` over all its sessions, bounded by ``minutes``; the
+    seconds and images of this session give the throughput."""
+
+    def __init__(self, elapsed: float, minutes: float | None) -> None:
+        self.elapsed = elapsed
+        self.deadline = minutes * 60.0 if minutes else math.inf
+        self.seconds = 0.0
+        self.images = 0
+
+    @property
+    def out_of_time(self) -> bool:
+        return self.elapsed >= self.deadline
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds if self.seconds else 0.0
+
+    def add(self, seconds: float, images: int) -> None:
+        """Count one step of ``images`` that took ``seconds``."""
+        self.elapsed += seconds
+        self.seconds += seconds
+        self.images += images
+
+    def left(self, steps: int, batch_size: int) -> float:
+        """Seconds until ``steps`` more steps are done at this pace, or until the deadline."""
+        done = max(1, self.images // batch_size)
+        return min(steps * self.seconds / done, self.deadline - self.elapsed)
+
+
+def progress_bar(total: int, initial: int, desc: str, progress: bool) -> tqdm:
+    """The training progress bar, from ``initial`` to ``total`` steps."""
+    return tqdm(
+        total=total,
+        initial=initial,
+        desc=desc,
+        unit="step",
+        disable=not progress,
+        dynamic_ncols=True,
+        # tqdm's own ETA ignores the --minutes bound; "left" in the postfix accounts for both.
+        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
+    )
 
 
 # ---------------------------------------------------------------- training
@@ -131,7 +239,8 @@ class TrainResult:
     skipped: int = 0  # unreadable images left out
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """``seconds`` as h:mm:ss."""
     seconds = max(0, int(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -182,59 +291,20 @@ def train(
     if isinstance(loss_fn, torch.nn.Module):
         loss_fn = loss_fn.to(device)
 
-    step, elapsed = 0, 0.0
-    ckpt = latest_checkpoint(run_dir)
-    if resume:
-        if ckpt is None:
-            raise RunError(f"--resume: {run_dir} has no checkpoint to resume from")
-        model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
-        state = torch.load(ckpt / "state.pt", map_location="cpu", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        step, elapsed = int(state["step"]), float(state["elapsed"])
-    elif ckpt is not None:
-        raise RunError(
-            f"{run_dir} already holds a trained run; "
-            "use --resume to continue it or pick a new --out"
-        )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run_dir / "config.json", config.to_json())
-    if data.skipped:
-        write_text_atomic(
-            run_dir / "skipped.txt", "".join(f"{p}\t{why}\n" for p, why in data.skipped)
-        )
+    step, elapsed = resume_run(run_dir, model, optimizer, generator, resume)
+    write_run_files(run_dir, config, data.skipped)
+    pace = Pace(elapsed, tc.minutes)
 
     def checkpoint() -> None:
-        save_checkpoint(
-            run_dir,
-            model,
-            {
-                "step": step,
-                "elapsed": elapsed,
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
-            },
-        )
+        save_checkpoint(run_dir, model, checkpoint_state(step, pace.elapsed, optimizer, generator))
 
-    deadline = tc.minutes * 60.0 if tc.minutes else math.inf
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
-    bar = tqdm(
-        total=tc.steps,
-        initial=step,
-        desc="training",
-        unit="step",
-        disable=not progress,
-        dynamic_ncols=True,
-        # tqdm's own ETA ignores the --minutes bound; "left" in the postfix accounts for both.
-        bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]",
-    )
+    bar = progress_bar(tc.steps, step, "training", progress)
     model.train()
-    stopped_by, loss_value, seen, t_run = "steps", math.nan, 0, 0.0
+    stopped_by, loss_value = "steps", math.nan
     try:
         while step < tc.steps:
-            if elapsed >= deadline:
+            if pace.out_of_time:
                 stopped_by = "minutes"
                 break
             t0 = time.perf_counter()
@@ -250,21 +320,23 @@ def train(
             loss = loss_fn(out["reconstruction"], images)
             if tc.separation > 0:
                 loss = loss + tc.separation * separation_loss(out["keypoints"])
+            if tc.equivariance > 0:
+                affine = random_affine(len(images), generator=generator).to(device)
+                warped = warp_images(images, affine).contiguous(memory_format=torch.channels_last)
+                with autocast(device, tc.precision):
+                    moved = model.detect(warped).keypoints
+                loss = loss + tc.equivariance * equivariance_loss(out["keypoints"], moved, affine)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             loss_value = float(loss.detach())
-            dt = time.perf_counter() - t0
-            elapsed += dt
-            t_run += dt
-            seen += tc.batch_size
+            pace.add(time.perf_counter() - t0, tc.batch_size)
             bar.update(1)
-            left = min(
-                (tc.steps - step) * t_run / max(1, seen // tc.batch_size), deadline - elapsed
-            )
             bar.set_postfix(
-                loss=f"{loss_value:.4f}", img_s=f"{seen / t_run:.0f}", left=_clock(left)
+                loss=f"{loss_value:.4f}",
+                img_s=f"{pace.images_per_second:.0f}",
+                left=clock(pace.left(tc.steps - step, tc.batch_size)),
             )
             if step % tc.log_every == 0 or step == tc.steps:
                 w = model.graph.weights().detach()
@@ -272,8 +344,8 @@ def train(
                     "step": step,
                     "loss": round(loss_value, 6),
                     "lr": lr,
-                    "elapsed_s": round(elapsed, 2),
-                    "images_per_s": round(seen / t_run, 2),
+                    "elapsed_s": round(pace.elapsed, 2),
+                    "images_per_s": round(pace.images_per_second, 2),
                     "edge_weight_max": round(float(w.max()), 4),
                     "edges_on": int((w > 0.1).sum()),
                     "alpha": round(float(model.alpha.detach()), 4),
@@ -293,8 +365,8 @@ def train(
     return TrainResult(
         run_dir=run_dir,
         steps=step,
-        seconds=elapsed,
-        images_per_second=seen / t_run if t_run else 0.0,
+        seconds=pace.elapsed,
+        images_per_second=pace.images_per_second,
         final_loss=loss_value,
         stopped_by=stopped_by,
         skipped=len(data.skipped),

@@ -170,3 +170,43 @@ def default_thickness(k: int) -> float:
             f = (math.log(k) - math.log(k0)) / (math.log(k1) - math.log(k0))
             return math.exp(math.log(t0) + f * (math.log(t1) - math.log(t0)))
     raise AssertionError("unreachable")
+
+
+def random_affine(
+    n: int,
+    *,
+    rotation: float = 0.3,
+    scale: float = 0.1,
+    shift: float = 0.1,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """(n, 2, 3) random similarity transforms of normalised coordinates, ``p -> A p + t``.
+
+    Rotation uniform in +-``rotation`` radians, scale in 1 +- ``scale``, shift in +-``shift``."""
+    u = torch.rand(n, 4, generator=generator) * 2 - 1
+    angle, s = u[:, 0] * rotation, 1 + u[:, 1] * scale
+    cos, sin = torch.cos(angle) * s, torch.sin(angle) * s
+    return torch.stack(
+        [
+            torch.stack([cos, -sin, u[:, 2] * shift], dim=-1),
+            torch.stack([sin, cos, u[:, 3] * shift], dim=-1),
+        ],
+        dim=1,
+    )
+
+
+def transform_points(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """Apply (B, 2, 3) affine maps to (B, K, 2) points."""
+    return points @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
+
+
+def warp_images(images: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
+    """Move image content by ``affine``: what was at normalised point p ends up at A p + t.
+
+    Square images only (normalised x and y then share a unit). Outside the image is replicated
+    from the border."""
+    a, t = affine[:, :, :2], affine[:, :, 2:]
+    inverse_a = torch.linalg.inv(a)
+    inverse = torch.cat([inverse_a, -inverse_a @ t], dim=2)  # grid_sample pulls from A^-1 (q - t)
+    grid = F.affine_grid(inverse.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, padding_mode="border", align_corners=False)

@@ -3,9 +3,10 @@ overlay pictures."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -56,36 +57,86 @@ def detect_batch(
     return kp.cpu().numpy(), det.confidence.float().cpu().numpy()
 
 
+class Pending(NamedTuple):
+    """A decoded image waiting in a batch."""
+
+    path: Path
+    original: np.ndarray | None  # the decoded image, when kept
+    model_input: np.ndarray  # (S, S, 3) uint8
+    size: tuple[int, int]  # (width, height) of the original
+
+
+def read_batches(
+    images: str | Path | Sequence[Path],
+    resize: Resize,
+    batch_size: int,
+    skipped: list[tuple[Path, str]],
+    progress: bool,
+    keep_original: bool = False,
+) -> Iterator[list[Pending]]:
+    """The readable images of a folder (or a list of paths) made into model inputs, in batches of
+    ``batch_size``; unreadable files are added to ``skipped``. ValueError when none is readable."""
+    paths = list_images(images) if isinstance(images, str | Path) else list(images)
+    pending: list[Pending] = []
+    readable = 0
+    for path, original, reason in iter_folder(paths, progress=progress, desc="annotating"):
+        if original is None:
+            skipped.append((path, reason))
+            continue
+        h, w = original.shape[:2]
+        kept = original if keep_original else None
+        pending.append(Pending(path, kept, resize.apply(original), (w, h)))
+        readable += 1
+        if len(pending) == batch_size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+    if not readable:
+        raise ValueError(f"no readable image among {len(paths)} file(s) in {images}")
+
+
+def relative_path(path: Path, root: Path | None) -> Path:
+    """``path`` below ``root`` (the folder annotated), else its file name."""
+    if root is not None:
+        try:
+            return path.relative_to(root)
+        except ValueError:
+            pass
+    return Path(path.name)
+
+
+def overlay_path(out_dir: Path, path: Path, root: Path | None) -> Path:
+    """Where the overlay picture of the image at ``path`` goes."""
+    return out_dir / "overlays" / f"{relative_path(path, root).with_suffix('')}.png"
+
+
+def coco_images(
+    paths: list[Path], sizes: list[tuple[int, int]], root: Path | None
+) -> list[tuple[str, int, int]]:
+    """(file name, width, height) of each image, as COCO ``images`` name them."""
+    return [(str(relative_path(p, root)), w, h) for p, (w, h) in zip(paths, sizes, strict=True)]
+
+
 def annotate(
     run_dir: str | Path,
     images: str | Path | Sequence[Path],
     out_dir: str | Path | None = None,
     *,
-    batch_size: int = 64,
-    overlays: bool = True,
-    discovered: bool = False,
     device: str = "auto",
-    progress: bool = True,
+    **options: Any,
 ) -> Annotations:
     """Detect keypoints on every readable image; with ``out_dir`` write ``annotations.json``
     (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning.
+    ``options`` are :func:`annotate_with`'s (``batch_size``, ``overlays``, ``progress``,
+    ``discovered``).
 
     When the run has been named (``keylink name``), ``annotations.json`` holds the named landmarks
     and ``discovered=True`` also writes the discovered keypoints to ``annotations_discovered.json``.
     """
     dev = select_device(device)
     config, model = load_run(run_dir, dev)
-    return annotate_with(
-        model,
-        config,
-        images,
-        out_dir,
-        batch_size=batch_size,
-        overlays=overlays,
-        progress=progress,
-        naming=Naming.load(run_dir),
-        discovered=discovered,
-    )
+    return annotate_with(model, config, images, out_dir, naming=Naming.load(run_dir), **options)
 
 
 def annotate_with(
@@ -103,7 +154,6 @@ def annotate_with(
     """:func:`annotate` with a model already in memory."""
     dev = next(model.parameters()).device
     resize = Resize(config.model.image_size, config.model.resize)
-    paths = list_images(images) if isinstance(images, str | Path) else list(images)
     root = Path(images) if isinstance(images, str | Path) else None
     skeleton = model.skeleton()
     category = Category(
@@ -117,12 +167,9 @@ def annotate_with(
 
     named = Category("object", list(naming.names), list(naming.skeleton)) if naming else None
     kept, sizes, kps, confs, skipped, marks, mark_confs = [], [], [], [], [], [], []
-    pending: list[tuple[Path, np.ndarray, np.ndarray, tuple[int, int]]] = []
 
-    def flush() -> None:
-        if not pending:
-            return
-        batch = np.stack([p[2] for p in pending])
+    def annotate_batch(pending: list[Pending]) -> None:
+        batch = np.stack([p.model_input for p in pending])
         kp_model, conf = detect_batch(model, batch, dev, config.train.precision)
         for (path, original, _, (w, h)), kp, c in zip(pending, kp_model, conf, strict=True):
             kp_orig = resize.to_original(kp, w, h)
@@ -154,20 +201,10 @@ def annotate_with(
                         confidences=c,
                         scale=scale,
                     )
-                save_png(out / "overlays" / f"{_relative(path, root).with_suffix('')}.png", picture)
-        pending.clear()
+                save_png(overlay_path(out, path, root), picture)
 
-    for path, original, reason in iter_folder(paths, progress=progress, desc="annotating"):
-        if original is None:
-            skipped.append((path, reason))
-            continue
-        h, w = original.shape[:2]
-        pending.append((path, original, resize.apply(original), (w, h)))
-        if len(pending) == batch_size:
-            flush()
-    flush()
-    if not kept:
-        raise ValueError(f"no readable image among {len(paths)} file(s) in {images}")
+    for pending in read_batches(images, resize, batch_size, skipped, progress, keep_original=True):
+        annotate_batch(pending)
     result = Annotations(
         paths=kept,
         sizes=sizes,
@@ -186,22 +223,12 @@ def annotate_with(
     return result
 
 
-def _relative(path: Path, root: Path | None) -> Path:
-    if root is not None:
-        try:
-            return path.relative_to(root)
-        except ValueError:
-            pass
-    return Path(path.name)
-
-
 def write_coco(
     result: Annotations, out_dir: Path, root: Path | None = None, discovered: bool = False
 ) -> None:
     """``annotations.json``: the named landmarks when there are some, else the discovered
     keypoints (which ``discovered`` also writes to ``annotations_discovered.json``)."""
-    names = [str(_relative(p, root)) for p in result.paths]
-    images = [(name, w, h) for name, (w, h) in zip(names, result.sizes, strict=True)]
+    images = coco_images(result.paths, result.sizes, root)
     extra = {"skipped_files": [str(p) for p, _ in result.skipped]}
     found = coco_document(
         images,

@@ -185,3 +185,14 @@ def create_loss(name: str, vgg_weights: str | Path | None = None) -> Callable | 
             raise ValueError("the vgg loss needs a VGG16 weights file (--vgg-weights FILE)")
         return VGGPerceptualLoss(vgg_weights)
     raise ValueError(f"unknown loss {name!r}; known: {', '.join(LOSSES)}")
+
+
+def equivariance_loss(
+    keypoints: torch.Tensor, warped_keypoints: torch.Tensor, affine: torch.Tensor
+) -> torch.Tensor:
+    """Keypoints must move with the image: detections on the warped image against the warped
+    detections of the original (mean squared distance, normalised units)."""
+    from keylink.geometry import transform_points
+
+    expected = transform_points(keypoints, affine)
+    return (warped_keypoints - expected).pow(2).sum(dim=-1).mean()

@@ -51,3 +51,17 @@ def test_vgg_loss_loads_torchvision_layout(tmp_path):
     save_file({"features.0.weight": torch.zeros(1)}, str(tmp_path / "bad.safetensors"))
     with pytest.raises((ValueError, RuntimeError)):
         create_loss("vgg", tmp_path / "bad.safetensors")
+
+
+def test_equivariance_loss_is_zero_when_keypoints_move_with_the_image():
+    from keylink.geometry import random_affine, transform_points
+    from keylink.losses import equivariance_loss
+
+    keypoints = torch.rand(4, 6, 2, requires_grad=True)
+    affine = random_affine(4, generator=torch.Generator().manual_seed(0))
+    moved = transform_points(keypoints.detach(), affine)
+    assert equivariance_loss(keypoints, moved, affine).item() < 1e-10
+    loss = equivariance_loss(keypoints, moved + 0.1, affine)
+    assert loss.item() > 0.01
+    loss.backward()
+    assert keypoints.grad.abs().sum() > 0

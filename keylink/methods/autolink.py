@@ -24,17 +24,24 @@ class EdgeGraph(nn.Module):
     """One weight per unordered keypoint pair, shared by the whole data set.
 
     ``w = softplus(scale * theta)``: the scale acts as a learning-rate multiplier for the edges,
-    and theta starts where every weight is ``init`` (nearly off)."""
+    and theta starts where every weight is ``init`` (nearly off). With ``saturate`` the weight is
+    ``tanh`` of that, at most 1 (the cpu preset; unbounded weights let one edge take over)."""
 
-    def __init__(self, k: int, scale: float = 512.0, init: float = 0.018) -> None:
+    def __init__(
+        self, k: int, scale: float = 512.0, init: float = 0.018, saturate: bool = False
+    ) -> None:
         super().__init__()
         self.scale = scale
+        self.saturate = saturate
         self.register_buffer("pairs", all_pairs(k), persistent=False)
-        theta0 = math.log(math.expm1(init)) / scale  # inverse softplus
+        w0 = math.atanh(init) if saturate else init
+        theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
         self.theta = nn.Parameter(torch.full((len(self.pairs),), theta0))
 
     def weights(self) -> torch.Tensor:
-        return F.softplus(self.scale * self.theta)
+        w = F.softplus(self.scale * self.theta)
+        # Saturating at 1 keeps one edge from growing without bound and starving the rest.
+        return torch.tanh(w) if self.saturate else w
 
 
 @dataclass
@@ -50,7 +57,9 @@ class AutoLink(nn.Module):
         self.config = config
         self.detector = create_model(config.detector, 3, config.keypoints)
         self.decoder = create_model(config.decoder, 4, 3)
-        self.graph = EdgeGraph(config.keypoints, config.edge_scale, config.edge_init)
+        self.graph = EdgeGraph(
+            config.keypoints, config.edge_scale, config.edge_init, config.edge_saturate
+        )
         self.alpha = nn.Parameter(torch.ones(()))  # scales the masked image fed to the decoder
         self.thickness_scale = 1.0  # a training curriculum may start with thicker edges
 

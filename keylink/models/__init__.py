@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from keylink.models.classifier import small_vgg, vgg16
 from keylink.models.unet import UNet, count_parameters
 
 # name -> builder(in_channels, out_channels, **kwargs)
@@ -62,4 +63,23 @@ def decoder_tiny(cin: int, cout: int) -> nn.Module:
     return UNet(cin, cout, widths=(8, 16, 32))
 
 
-__all__ = ["UNet", "count_parameters", "create_model", "list_models", "register"]
+# Classifiers: image -> class logits, probed by the weak method for keypoints.
+CLASSIFIERS = ("classifier_vgg", "classifier_tiny", "vgg16")
+
+
+@register("classifier_vgg")
+def classifier_vgg(cin: int, classes: int) -> nn.Module:
+    return small_vgg(cin, classes)  # 0.4M parameters, about 80 MMAC at 128 px
+
+
+@register("classifier_tiny")
+def classifier_tiny(cin: int, classes: int) -> nn.Module:
+    return small_vgg(cin, classes, layout=(8, "M", 16, "M", 32), dropout=0.0)  # tests
+
+
+@register("vgg16")
+def vgg16_classifier(cin: int, classes: int) -> nn.Module:
+    return vgg16(cin, classes)  # for a user-supplied ImageNet weights file (torchvision layout)
+
+
+__all__ = ["CLASSIFIERS", "UNet", "count_parameters", "create_model", "list_models", "register"]

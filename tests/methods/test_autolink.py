@@ -46,6 +46,14 @@ def test_presets():
     assert model.image_size <= 64 and model.keypoints == 8
 
 
+def test_saturating_edge_weights_start_at_init_and_stay_below_one():
+    graph = EdgeGraph(5, init=0.018, saturate=True)
+    torch.testing.assert_close(graph.weights(), torch.full((10,), 0.018))
+    with torch.no_grad():
+        graph.theta.fill_(1.0)  # far past where an unbounded weight would be hundreds
+    assert graph.weights().max().item() <= 1.0
+
+
 @pytest.mark.slow
 def test_keypoints_learn_to_follow_the_joints(tmp_path):
     """After a short training on synthetic figures (the demo's pipeline: 128 px images resized to

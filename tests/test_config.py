@@ -1,0 +1,20 @@
+import pytest
+
+from keylink.config import ConfigError, RunConfig, apply_overrides
+
+
+def test_overrides_parse_by_field_type():
+    config = apply_overrides(
+        RunConfig(images="x"),
+        ["equivariance=0.5", "model.edge_saturate=true", "threads=1", "thickness=4e-3"],
+    )
+    assert config.train.equivariance == 0.5
+    assert config.model.edge_saturate is True
+    assert config.train.threads == 1
+    assert config.model.thickness == 4e-3
+
+
+@pytest.mark.parametrize("item", ["nonsense=1", "equivariance", "model.lr=1"])
+def test_unknown_or_malformed_overrides_are_refused(item):
+    with pytest.raises(ConfigError):
+        apply_overrides(RunConfig(images="x"), [item])
