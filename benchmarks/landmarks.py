@@ -35,6 +35,7 @@ from keylink.evaluate import (
 )
 from keylink.inference import annotate_with
 from keylink.io.groundtruth import GroundTruth, read_ground_truth
+from keylink.methods.autolink import AutoLink
 from keylink.naming import fit_naming
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -169,7 +170,7 @@ def main() -> None:
     p.add_argument("--eval-every", type=float, default=10.0, help="minutes between NME points")
     p.add_argument("--keypoints", type=int, default=16)
     p.add_argument("--shots", default=None, help="comma-separated n for the few-shot curve")
-    p.add_argument("--supervised-seconds", type=float, default=300.0)
+    p.add_argument("--supervised-seconds", type=float, default=300.0, help="0: skip that baseline")
     p.add_argument("--supervised-repeats", type=int, default=3, help="draws of n images, at most")
     p.add_argument("--set", action="append", default=[], help="config override field=value")
     p.add_argument("--out", required=True)
@@ -206,6 +207,15 @@ def main() -> None:
     config, model = load_run(run_dir)
     kp_rel, sizes = keypoints_of(model, config, gt)
     ours, base = protocol_nme(kp_rel, sizes, gt, fit, test, distance)
+    # What training adds: the same protocol on an untrained detector's keypoints.
+    torch.manual_seed(config.train.seed)
+    kp_untrained, _ = keypoints_of(AutoLink(config.model), config, gt)
+    untrained, _ = protocol_nme(kp_untrained, sizes, gt, fit, test, distance)
+    print(
+        f"NME {ours['nme_percent']:.2f}%, untrained detector {untrained['nme_percent']:.2f}%, "
+        f"mean shape {base['nme_percent']:.2f}%",
+        flush=True,
+    )
     curve.append({"minutes": round(result.seconds / 60, 1), "step": result.steps, **ours})
 
     shots = (
@@ -222,7 +232,7 @@ def main() -> None:
         repeats = 5 if n <= 10 else (3 if n <= 200 else 1)
         naming_curve.append(few_shot(kp_rel, sizes, gt, fit, test, distance, n, repeats))
         print("few-shot", naming_curve[-1], flush=True)
-        if n <= 200 or args.dataset == "dlc":
+        if args.supervised_seconds > 0 and (n <= 200 or args.dataset == "dlc"):
             supervised_curve.append(
                 supervised(
                     gt,
@@ -249,6 +259,7 @@ def main() -> None:
         },
         "linear_fit": ours,
         "mean_shape_baseline": base,
+        "untrained_detector": untrained,
         "nme_curve": curve,
         "few_shot": naming_curve,
         "supervised": supervised_curve,
