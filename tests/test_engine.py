@@ -8,9 +8,14 @@ from keylink.data.dataset import from_arrays
 from keylink.engine import RunError, latest_checkpoint, load_run, train
 
 
-def tiny_config(steps: int, **train_kw) -> RunConfig:
+def tiny_config(steps: int, edge_saturate: bool = False, **train_kw) -> RunConfig:
     model = ModelConfig(
-        keypoints=4, image_size=32, detector="detector_tiny", decoder="decoder_tiny", mask_grid=8
+        keypoints=4,
+        image_size=32,
+        detector="detector_tiny",
+        decoder="decoder_tiny",
+        mask_grid=8,
+        edge_saturate=edge_saturate,
     )
     train_cfg = TrainConfig(
         steps=steps, batch_size=4, warmup_steps=2, log_every=1, checkpoint_every=2, **train_kw
@@ -28,11 +33,15 @@ def weights(run_dir):
     return load_file(str(latest_checkpoint(run_dir) / "model.safetensors"))
 
 
-def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data):
-    straight = train(tiny_config(6), data, tmp_path / "a", progress=False)
+# The cpu preset's extras (saturating edges, the equivariance term) draw random warps too.
+@pytest.mark.parametrize(
+    "extras", [{}, {"edge_saturate": True, "equivariance": 1.0}], ids=["plain", "cpu-extras"]
+)
+def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, extras):
+    straight = train(tiny_config(6, **extras), data, tmp_path / "a", progress=False)
     assert straight.steps == 6
-    train(tiny_config(3), data, tmp_path / "b", progress=False)
-    resumed = tiny_config(6)
+    train(tiny_config(3, **extras), data, tmp_path / "b", progress=False)
+    resumed = tiny_config(6, **extras)
     result = train(resumed, data, tmp_path / "b", resume=True, progress=False)
     assert result.steps == 6
     a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
