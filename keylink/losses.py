@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from keylink.geometry import transform_points
+
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward differences along x and y."""
@@ -192,7 +194,5 @@ def equivariance_loss(
 ) -> torch.Tensor:
     """Keypoints must move with the image: detections on the warped image against the warped
     detections of the original (mean squared distance, normalised units)."""
-    from keylink.geometry import transform_points
-
     expected = transform_points(keypoints, affine)
     return (warped_keypoints - expected).pow(2).sum(dim=-1).mean()
