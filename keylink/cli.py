@@ -212,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--out", "-o", default="keylink-demo", help="output folder")
     d.add_argument("--keypoints", "-k", type=_positive_int, default=16, help="keypoints to learn")
-    d.add_argument("--steps", type=_positive_int, default=1000, help="training steps")
+    d.add_argument("--steps", type=_positive_int, default=2000, help="training steps")
     d.add_argument(
         "--minutes", type=_positive_float, default=9.0, help="stop training earlier at this time"
     )

@@ -76,7 +76,7 @@ class TrainConfig:
     loss: str = "ssim"
     thickness_start: float = 1.0  # edges start this many times thicker ...
     thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
-    separation: float = 0.0  # weight of the keypoint separation prior (0: the paper, none)
+    separation: float = 0.0  # weight of the keypoints-apart prior (0: the paper, none)
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     vgg_weights: str | None = None
     seed: int = 0
@@ -275,12 +275,26 @@ def preset(name: str, keypoints: int = 16) -> tuple[ModelConfig, TrainConfig]:
             checkpoint_every=1000,
         )
     elif name == "cpu":
-        # Small and fast enough to learn useful keypoints on a 2-core CPU in minutes.
-        # Masking more than the paper's 0.8 made keypoints emerge much faster; saturating edge
-        # weights keeps one edge from starving the rest, and the equivariance term keeps the
-        # keypoints from collapsing onto one spot meanwhile (BENCHMARKS.md).
-        model = ModelConfig(keypoints=keypoints, image_size=64, mask_drop=0.95, edge_saturate=True)
-        train = TrainConfig(preset="cpu", loss="ssim", equivariance=1.0)
+        # Small and fast enough to learn useful keypoints on a 2-core CPU in minutes
+        # (BENCHMARKS.md). Masking more than the paper's 0.8 made keypoints emerge much faster.
+        # Saturating edge weights keeps one edge from starving the rest; equivariance keeps the
+        # keypoints on parts that move with the figure; separation keeps the keypoints no edge
+        # uses from idling in one clump at the centre, so they take up limbs (an arm).
+        # Small batches and a small decoder: more steps per minute.
+        model = ModelConfig(
+            keypoints=keypoints,
+            image_size=64,
+            decoder="decoder_small",
+            mask_drop=0.95,
+            edge_saturate=True,
+        )
+        train = TrainConfig(
+            preset="cpu",
+            batch_size=16,
+            loss="ssim",
+            equivariance=1.0,
+            separation=0.1,
+        )
     else:
         raise ConfigError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return model, train

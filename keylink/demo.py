@@ -26,7 +26,7 @@ def run_demo(
     *,
     keypoints: int = 16,
     minutes: float = 9.0,
-    steps: int = 1000,
+    steps: int = 2000,
     n_images: int = 3000,
     n_test: int = 600,
     seed: int = 0,
@@ -119,6 +119,7 @@ def _pictures(annotations: api.Annotations, truth: np.ndarray, offset: int, n: i
                 annotations.keypoints[k],
                 skeleton=annotations.category.skeleton,
                 edge_weights=[w / max_w for w in weights],
+                confidences=annotations.confidence[k],  # diffuse (unused) keypoints fade out
                 scale=2,
             )
         )

