@@ -24,7 +24,7 @@ from keylink.api import make_config
 from keylink.config import RunConfig, apply_overrides
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
-from keylink.engine import load_run, train
+from keylink.engine import latest_checkpoint, load_run, train
 from keylink.evaluate import (
     fit_linear,
     normalising_distance,
@@ -187,8 +187,16 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     curve = []
-    next_eval = [args.eval_every * 60]
-    t0 = time.time()
+    run_dir = out / "run"
+    resume = (run_dir / "checkpoints" / "latest").exists()
+    # A resumed run (a longer --minutes on the same OUT) keeps counting its training minutes.
+    already = 0.0
+    if resume:
+        state = torch.load(latest_checkpoint(run_dir) / "state.pt", weights_only=True)
+        already = float(state["elapsed"])
+    every = args.eval_every * 60
+    next_eval = [(already // every + 1) * every]
+    t0 = time.time() - already
 
     def on_sample(model, step, *_):
         elapsed = time.time() - t0
@@ -201,8 +209,6 @@ def main() -> None:
         print(f"{elapsed / 60:.1f} min, step {step}: NME {ours['nme_percent']:.2f}%", flush=True)
 
     config.train.sample_every = 25
-    run_dir = out / "run"
-    resume = (run_dir / "checkpoints" / "latest").exists()
     result = train(config, data, run_dir, progress=False, on_sample=on_sample, resume=resume)
     config, model = load_run(run_dir)
     kp_rel, sizes = keypoints_of(model, config, gt)

@@ -98,6 +98,9 @@ class TrainConfig:
             raise ConfigError(f"batch size must be positive, got {self.batch_size}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        for name in ("separation", "equivariance"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         if self.loss == "vgg" and not self.vgg_weights:

@@ -18,3 +18,10 @@ def test_overrides_parse_by_field_type():
 def test_unknown_or_malformed_overrides_are_refused(item):
     with pytest.raises(ConfigError):
         apply_overrides(RunConfig(images="x"), [item])
+
+
+@pytest.mark.parametrize("term", ["separation", "equivariance"])
+def test_negative_loss_term_weights_are_refused(term):
+    config = apply_overrides(RunConfig(images="x"), [f"{term}=-0.1"])
+    with pytest.raises(ConfigError, match=term):
+        config.validate()
