@@ -73,11 +73,13 @@ class TrainConfig:
     edge_lr: float | None = None  # learning rate of the edge logits (times edge_scale); None: lr
     weight_decay: float = 1e-3
     warmup_steps: int = 100
+    lr_decay: float = 0.0  # share of the run (steps or minutes) over which the lr decays to 0
     loss: str = "ssim"
     thickness_start: float = 1.0  # edges start this many times thicker ...
     thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
     separation: float = 0.0  # weight of the keypoints-apart prior (0: the paper, none)
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
+    warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -98,9 +100,11 @@ class TrainConfig:
             raise ConfigError(f"batch size must be positive, got {self.batch_size}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        for name in ("separation", "equivariance"):
+        for name in ("separation", "equivariance", "warp_elastic"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 <= self.lr_decay <= 1.0:
+            raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         if self.loss == "vgg" and not self.vgg_weights:

@@ -12,13 +12,14 @@ import torch
 from keylink import api
 from keylink.data.images import load_image
 from keylink.data.synthetic import SKELETON, write_dataset
-from keylink.evaluate import fit_linear, mean_point_error
+from keylink.evaluate import fit_linear, mean_point_error, skeleton_agreement
 from keylink.inference import annotate_with
 from keylink.io.coco import read_coco_keypoints
 from keylink.methods.autolink import AutoLink
 from keylink.report import draw_keypoints, image_grid, save_png
 
 IMAGE_SIZE = 128  # side of the generated images; the cpu preset trains on them at 64 px
+JOINT_RADIUS = 8.0  # px: a keypoint follows a joint when it stays this near it on average
 
 
 def run_demo(
@@ -77,6 +78,9 @@ def run_demo(
         AutoLink(config.model).eval(), config, annotations.paths, overlays=False, progress=False
     )
     untrained_error = fit_error(untrained.keypoints)
+    skeleton = skeleton_agreement(
+        annotations.keypoints, annotations.category.skeleton, true_xy, SKELETON, JOINT_RADIUS
+    )
     mean_shape = true_xy[:half].mean(axis=0, keepdims=True)
     baseline = mean_point_error(np.broadcast_to(mean_shape, true_xy[half:].shape), true_xy[half:])
     metrics = {
@@ -91,6 +95,7 @@ def run_demo(
         "image_size": IMAGE_SIZE,
         "test_images": len(true_xy) - half,
         "skeleton": [[i + 1, j + 1] for i, j in annotations.category.skeleton],
+        "skeleton_vs_truth": skeleton.to_dict(),
         "total_minutes": round((time.time() - started) / 60, 2),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -99,6 +104,13 @@ def run_demo(
         f"Keypoint error after a linear fit: {error:.2f} px ({metrics['error_percent_of_image']}% "
         f"of the {IMAGE_SIZE} px image); an untrained detector: {untrained_error:.2f} px; "
         f"predicting the mean pose: {baseline:.2f} px."
+    )
+    say(
+        f"Skeleton: {skeleton.on_bones} of its {skeleton.edges} edges join the ends of a true "
+        "bone; "
+        f"{skeleton.bones_found} of the {skeleton.bones} true bones are found "
+        f"({len(metrics['skeleton_vs_truth']['joints_followed'])} of {true_xy.shape[1]} joints "
+        f"followed within {JOINT_RADIUS:g} px)."
     )
     say(f"Pictures: {out / 'demo.png'} (discovered keypoints and skeleton | true skeleton)")
     say(f"Annotations: {out / 'annotations' / 'annotations.json'}; metrics: {out / 'metrics.json'}")

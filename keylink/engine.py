@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from keylink.config import ConfigError, RunConfig
 from keylink.data.dataset import ImageSet
-from keylink.geometry import random_affine, warp_images
+from keylink.geometry import random_affine, random_flow, warp_images
 from keylink.io.files import write_text_atomic
 from keylink.losses import create_loss, equivariance_loss, separation_loss
 from keylink.methods.autolink import AutoLink
@@ -201,6 +201,10 @@ class Pace:
     def images_per_second(self) -> float:
         return self.images / self.seconds if self.seconds else 0.0
 
+    def progress(self, step: int, steps: int) -> float:
+        """The share of the run done: of its steps or of its minutes, whichever is further."""
+        return max(step / steps, self.elapsed / self.deadline)
+
     def add(self, seconds: float, images: int) -> None:
         """Count one step of ``images`` that took ``seconds``."""
         self.elapsed += seconds
@@ -251,8 +255,14 @@ def _thickness_scale(step: int, start: float, steps: int) -> float:
     return start ** (1 - step / steps)
 
 
-def _lr_at(step: int, base: float, warmup: int) -> float:
-    return base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
+def scheduled_lr(base: float, step: int, warmup: int, progress: float, decay: float) -> float:
+    """Linear warm-up over ``warmup`` steps, then constant, then a cosine to zero over the last
+    ``decay`` share of the run (``progress``: the share of the run done, in [0, 1])."""
+    lr = base * min(1.0, (step + 1) / warmup) if warmup > 0 else base
+    if decay <= 0:
+        return lr
+    t = min(1.0, max(0.0, (progress - (1 - decay)) / decay))
+    return lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
 def _optimizer(model: AutoLink, weight_decay: float) -> torch.optim.Optimizer:
@@ -308,8 +318,11 @@ def train(
                 stopped_by = "minutes"
                 break
             t0 = time.perf_counter()
-            lr = _lr_at(step, tc.lr, tc.warmup_steps)
-            edge_lr = _lr_at(step, tc.edge_lr or tc.lr, tc.warmup_steps)
+            progress = pace.progress(step, tc.steps)
+            lr = scheduled_lr(tc.lr, step, tc.warmup_steps, progress, tc.lr_decay)
+            edge_lr = scheduled_lr(
+                tc.edge_lr or tc.lr, step, tc.warmup_steps, progress, tc.lr_decay
+            )
             for group in optimizer.param_groups:
                 group["lr"] = edge_lr if group["name"] == "edges" else lr
             model.thickness_scale = _thickness_scale(step, tc.thickness_start, tc.thickness_steps)
@@ -322,10 +335,16 @@ def train(
                 loss = loss + tc.separation * separation_loss(out["keypoints"])
             if tc.equivariance > 0:
                 affine = random_affine(len(images), generator=generator).to(device)
-                warped = warp_images(images, affine).contiguous(memory_format=torch.channels_last)
+                flow = None
+                if tc.warp_elastic > 0:
+                    flow = random_flow(len(images), tc.warp_elastic, generator=generator)
+                    flow = flow.to(device)
+                warped = warp_images(images, affine, flow)
                 with autocast(device, tc.precision):
-                    moved = model.detect(warped).keypoints
-                loss = loss + tc.equivariance * equivariance_loss(out["keypoints"], moved, affine)
+                    moved = model.detect(warped.contiguous(memory_format=torch.channels_last))
+                loss = loss + tc.equivariance * equivariance_loss(
+                    out["keypoints"], moved.keypoints, affine, flow
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -217,3 +217,62 @@ def pixel_pck(pred: np.ndarray, true: np.ndarray, thresholds_px: Sequence[float]
     err = np.linalg.norm(pred - true, axis=-1)
     ok = np.isfinite(err)
     return {f"{t:g}px": float(np.mean(err[ok] <= t) * 100) for t in thresholds_px}
+
+
+@dataclass
+class SkeletonAgreement:
+    """How a learned skeleton matches a true one, once each keypoint is matched to the joint it
+    stays nearest to (over all images) if it stays within ``radius`` of it on average."""
+
+    joint_of: list[int | None]  # per keypoint: its joint, None if it follows none
+    edges: int  # learned edges
+    on_bones: int  # learned edges that join the two ends of a true bone
+    bones: int  # true bones
+    bones_found: int  # true bones with a learned edge along them
+
+    @property
+    def precision(self) -> float:
+        return 100.0 * self.on_bones / self.edges if self.edges else 0.0
+
+    @property
+    def recall(self) -> float:
+        return 100.0 * self.bones_found / self.bones if self.bones else 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "edges": self.edges,
+            "edges_on_bones": self.on_bones,
+            "edge_precision_percent": round(self.precision, 1),
+            "bones": self.bones,
+            "bones_found": self.bones_found,
+            "bone_recall_percent": round(self.recall, 1),
+            "joints_followed": sorted({j for j in self.joint_of if j is not None}),
+        }
+
+
+def skeleton_agreement(
+    keypoints: np.ndarray,
+    skeleton: Sequence[tuple[int, int]],
+    joints: np.ndarray,
+    bones: Sequence[tuple[int, int]],
+    radius: float,
+) -> SkeletonAgreement:
+    """Compare a learned skeleton on (N, K, 2) keypoints with true ``bones`` on (N, J, 2) joints
+    (same units as ``radius``). An edge counts as on a bone when its two keypoints follow the two
+    ends of that bone."""
+    dist = np.linalg.norm(keypoints[:, :, None] - joints[:, None], axis=-1)  # (N, K, J)
+    mean = np.nanmean(dist, axis=0)
+    nearest = mean.argmin(axis=1)
+    joint_of = [int(j) if mean[k, j] <= radius else None for k, j in enumerate(nearest)]
+    true = {frozenset(b) for b in bones}
+    hits = {
+        frozenset((joint_of[i], joint_of[j]))
+        for i, j in skeleton
+        if joint_of[i] is not None and joint_of[j] is not None
+    } & true
+    on = sum(
+        1
+        for i, j in skeleton
+        if None not in (joint_of[i], joint_of[j]) and frozenset((joint_of[i], joint_of[j])) in true
+    )
+    return SkeletonAgreement(joint_of, len(skeleton), on, len(true), len(hits))

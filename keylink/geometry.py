@@ -200,13 +200,47 @@ def transform_points(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor
     return points @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]
 
 
-def warp_images(images: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
-    """Move image content by ``affine``: what was at normalised point p ends up at A p + t.
+def random_flow(
+    n: int, amplitude: float, grid: int = 5, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """(n, 2, grid, grid) smooth random displacements (normalised units, uniform in
+    +-``amplitude`` at each control point, bilinear in between): a non-rigid part of a warp."""
+    return (torch.rand(n, 2, grid, grid, generator=generator) * 2 - 1) * amplitude
+
+
+def _flow_at(flow: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """Displacements (B, N, 2) at points (B, N, 2) of a (B, 2, g, g) grid spanning [-1, 1]."""
+    sampled = F.grid_sample(flow, points.unsqueeze(2), align_corners=True, padding_mode="border")
+    return sampled.squeeze(3).transpose(1, 2)
+
+
+def warp_source(
+    points: torch.Tensor, affine: torch.Tensor, flow: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Where the warped image's points (B, N, 2) come from in the original: ``A^-1 (q - t)``,
+    plus ``flow(q)`` for a non-rigid warp. With ``flow`` None this inverts ``transform_points``."""
+    a, t = affine[:, :, :2], affine[:, None, :, 2]
+    source = (points - t) @ torch.linalg.inv(a).transpose(1, 2)
+    return source if flow is None else source + _flow_at(flow.to(points.dtype), points)
+
+
+def warp_images(
+    images: torch.Tensor, affine: torch.Tensor, flow: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Move image content by ``affine`` (what was at normalised point p ends up at A p + t),
+    bent by ``flow``: the warped pixel q shows the original at :func:`warp_source` (q).
 
     Square images only (normalised x and y then share a unit). Outside the image is replicated
     from the border."""
-    a, t = affine[:, :, :2], affine[:, :, 2:]
-    inverse_a = torch.linalg.inv(a)
-    inverse = torch.cat([inverse_a, -inverse_a @ t], dim=2)  # grid_sample pulls from A^-1 (q - t)
-    grid = F.affine_grid(inverse.to(images.dtype), list(images.shape), align_corners=False)
+    b, _, h, w = images.shape
+    grid = torch.stack(
+        torch.meshgrid(
+            cell_centres(h, device=images.device),
+            cell_centres(w, device=images.device),
+            indexing="ij",
+        )[::-1],
+        dim=-1,
+    ).reshape(1, h * w, 2)
+    source = warp_source(grid.expand(b, -1, -1), affine.float(), flow)
+    grid = source.reshape(b, h, w, 2).to(images.dtype)
     return F.grid_sample(images, grid, padding_mode="border", align_corners=False)

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from keylink.geometry import transform_points
+from keylink.geometry import warp_source
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -190,9 +190,14 @@ def create_loss(name: str, vgg_weights: str | Path | None = None) -> Callable | 
 
 
 def equivariance_loss(
-    keypoints: torch.Tensor, warped_keypoints: torch.Tensor, affine: torch.Tensor
+    keypoints: torch.Tensor,
+    warped_keypoints: torch.Tensor,
+    affine: torch.Tensor,
+    flow: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Keypoints must move with the image: detections on the warped image against the warped
-    detections of the original (mean squared distance, normalised units)."""
-    expected = transform_points(keypoints, affine)
-    return (warped_keypoints - expected).pow(2).sum(dim=-1).mean()
+    """Keypoints must move with the image: the detections on the warped image, mapped back to
+    where they came from (:func:`~keylink.geometry.warp_source`), against the detections on the
+    original (mean squared distance, normalised units). A non-rigid ``flow`` makes a keypoint
+    follow local image content, not only the object's position, size and turn."""
+    back = warp_source(warped_keypoints, affine, flow)
+    return (back - keypoints).pow(2).sum(dim=-1).mean()

@@ -35,7 +35,9 @@ def weights(run_dir):
 
 # The cpu preset's extras (saturating edges, the equivariance term) draw random warps too.
 @pytest.mark.parametrize(
-    "extras", [{}, {"edge_saturate": True, "equivariance": 1.0}], ids=["plain", "cpu-extras"]
+    "extras",
+    [{}, {"edge_saturate": True, "equivariance": 1.0, "warp_elastic": 0.05}],
+    ids=["plain", "cpu-extras"],
 )
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, extras):
     straight = train(tiny_config(6, **extras), data, tmp_path / "a", progress=False)
@@ -101,3 +103,13 @@ def test_minutes_bound_stops_early(tmp_path, data):
     result = train(tiny_config(10_000, minutes=0.0005), data, tmp_path / "run", progress=False)
     assert result.stopped_by == "minutes"
     assert 1 <= result.steps < 10_000
+
+
+def test_learning_rate_warms_up_holds_then_decays_to_zero():
+    from keylink.engine import scheduled_lr
+
+    assert scheduled_lr(1.0, 0, 10, 0.0, 0.3) == pytest.approx(0.1)
+    assert scheduled_lr(1.0, 50, 10, 0.5, 0.3) == 1.0
+    assert scheduled_lr(1.0, 85, 10, 0.85, 0.3) == pytest.approx(0.5)
+    assert scheduled_lr(1.0, 100, 10, 1.0, 0.3) == pytest.approx(0.0)
+    assert scheduled_lr(1.0, 100, 10, 1.0, 0.0) == 1.0  # no decay: the paper's constant rate

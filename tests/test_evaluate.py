@@ -146,3 +146,18 @@ def test_shared_map_recovers_weighted_sums_of_keypoints():
     test = rng.uniform(-1, 1, (50, 16, 2))
     expected = np.stack([test[:, 2], 0.5 * test[:, 5] + 0.5 * test[:, 9] + 0.1], axis=1)
     np.testing.assert_allclose(reg.predict(test), expected, atol=0.05)
+
+
+def test_skeleton_agreement_matches_keypoints_to_joints_and_edges_to_bones():
+    from keylink.evaluate import skeleton_agreement
+
+    rng = np.random.default_rng(0)
+    joints = rng.uniform(0, 100, (20, 3, 2))  # a chain 0-1-2
+    bones = [(0, 1), (1, 2)]
+    noise = rng.normal(0, 0.5, (20, 4, 2))
+    # keypoint 0 on joint 2, 1 on joint 1, 2 on joint 0, 3 far from everything
+    keypoints = np.concatenate([joints[:, [2, 1, 0]], joints[:, :1] + 200], axis=1) + noise
+    result = skeleton_agreement(keypoints, [(0, 1), (1, 2), (0, 2), (2, 3)], joints, bones, 5.0)
+    assert result.joint_of == [2, 1, 0, None]
+    assert (result.edges, result.on_bones, result.bones_found) == (4, 2, 2)
+    assert result.precision == 50.0 and result.recall == 100.0

@@ -11,11 +11,13 @@ from keylink.geometry import (
     normalised_to_pixels,
     pixels_to_normalised,
     random_affine,
+    random_flow,
     random_patch_mask,
     segment_distance_sq,
     soft_argmax,
     transform_points,
     warp_images,
+    warp_source,
 )
 
 
@@ -146,3 +148,25 @@ def test_identity_affine_leaves_images_and_points_unchanged():
     torch.testing.assert_close(warp_images(image, identity), image)
     points = torch.rand(1, 5, 2) * 2 - 1
     torch.testing.assert_close(transform_points(points, identity), points)
+
+
+def test_elastic_warp_moves_content_where_warp_source_says(device):
+    # With a non-rigid flow, a bright spot seen at q in the warped image came from warp_source(q).
+    image = torch.zeros(3, 1, 48, 48, device=device)
+    image[0, 0, 20, 30] = image[1, 0, 10, 12] = image[2, 0, 35, 24] = 1.0
+    gen = torch.Generator().manual_seed(1)
+    affine = random_affine(3, generator=gen).to(device)
+    flow = random_flow(3, 0.08, generator=gen).to(device)
+    warped = warp_images(image, affine, flow)
+    before, _ = soft_argmax(torch.log(image.clamp_min(1e-12)))
+    after, _ = soft_argmax(torch.log(warped.clamp_min(1e-12)))
+    assert (warp_source(after, affine, flow) - before).abs().max() < 0.25 * 2 / 48
+    # The flow really bends the warp: without it the spots are elsewhere.
+    assert (warp_source(after, affine) - before).abs().max() > 0.5 * 2 / 48
+
+
+def test_warp_source_inverts_transform_points():
+    affine = random_affine(4, generator=torch.Generator().manual_seed(2))
+    points = torch.rand(4, 7, 2) * 2 - 1
+    back = warp_source(transform_points(points, affine), affine)
+    torch.testing.assert_close(back, points, atol=1e-5, rtol=0)

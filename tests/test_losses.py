@@ -65,3 +65,15 @@ def test_equivariance_loss_is_zero_when_keypoints_move_with_the_image():
     assert loss.item() > 0.01
     loss.backward()
     assert keypoints.grad.abs().sum() > 0
+
+
+def test_equivariance_loss_with_an_elastic_warp():
+    from keylink.geometry import random_affine, random_flow, warp_source
+    from keylink.losses import equivariance_loss
+
+    gen = torch.Generator().manual_seed(0)
+    affine, flow = random_affine(2, generator=gen), random_flow(2, 0.1, generator=gen)
+    moved = torch.rand(2, 5, 2) * 1.6 - 0.8  # detections on the warped image
+    keypoints = warp_source(moved, affine, flow)  # ... where they came from in the original
+    assert equivariance_loss(keypoints, moved, affine, flow).item() < 1e-10
+    assert equivariance_loss(keypoints, moved, affine).item() > 1e-4  # the flow counts

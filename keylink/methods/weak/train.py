@@ -33,6 +33,7 @@ from keylink.engine import (
     read_run_config,
     resume_run,
     save_checkpoint,
+    scheduled_lr,
     select_device,
     write_run_files,
 )
@@ -134,10 +135,8 @@ def evaluate_classifier(
 
 def _lr_at(step: int, cfg: WeakConfig) -> float:
     """Linear warm-up, then cosine decay to zero at ``steps``."""
-    if step < cfg.warmup_steps:
-        return cfg.lr * (step + 1) / cfg.warmup_steps
-    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    progress = max(0, step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return scheduled_lr(cfg.lr, step, cfg.warmup_steps, progress, decay=1.0)
 
 
 def train_classifier(
