@@ -42,6 +42,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keylink", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
@@ -62,8 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(--label-column names the class column; the image column is found by itself or "
             "named with --image-column; image paths are relative to IMAGES_DIR) or on one "
             "sub-folder per class, and logs its held-out accuracy; 'keylink annotate' then "
-            "finds the image parts it relies on. --keypoints, --preset, --loss and "
-            "--thickness do not apply to it."
+            "finds the image parts it relies on. --keypoints, --preset, --loss, "
+            "--thickness, --equivariance and --warp-elastic do not apply to it."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -109,6 +116,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("--vgg-weights", metavar="FILE", help="VGG16 ImageNet weights for --loss vgg")
     t.add_argument("--thickness", type=_positive_float, help="edge thickness (normalised units)")
+    t.add_argument(
+        "--equivariance",
+        type=_non_negative_float,
+        help="weight of the term that makes keypoints follow a random warp of the image (cpu "
+        "preset 30: best on faces; about 1 suits thin, articulated limbs better; 0: off)",
+    )
+    t.add_argument(
+        "--warp-elastic",
+        type=_non_negative_float,
+        help="how much that warp bends (normalised units; cpu preset 0.05; 0: rigid)",
+    )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
     t.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
@@ -279,6 +297,8 @@ def _train(args: argparse.Namespace) -> None:
         loss=args.loss,
         vgg_weights=args.vgg_weights,
         thickness=args.thickness,
+        equivariance=args.equivariance,
+        warp_elastic=args.warp_elastic,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

@@ -20,6 +20,7 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
     assert (run / "checkpoints" / "latest").is_file()
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["keypoints"] == 4 and config["train"]["preset"] == "cpu"
+    assert config["train"]["equivariance"] == 30.0  # the preset's, unless asked otherwise
 
     out = tmp_path / "ann"
     assert main(["annotate", str(run), str(figure_folder / "images"), "--out", str(out), "-q"]) == 0
@@ -106,6 +107,16 @@ def test_bad_options_and_missing_run(tmp_path, figure_folder, capsys):
         main(["train", str(figure_folder), "--out", str(tmp_path / "r"), "--keypoints", "0"])
     assert main(["annotate", str(tmp_path / "nothing"), str(figure_folder), "--out", "x"]) == 2
     assert "not a keylink run" in capsys.readouterr().err
+
+
+def test_equivariance_options_reach_the_run_config(figure_folder, tmp_path):
+    run = tmp_path / "run"
+    args = ["--equivariance", "1", "--warp-elastic", "0", *TINY]
+    assert main(["train", str(figure_folder / "images"), "--out", str(run), *args]) == 0
+    config = json.loads((run / "config.json").read_text())["train"]
+    assert (config["equivariance"], config["warp_elastic"]) == (1.0, 0.0)
+    with pytest.raises(SystemExit):
+        main(["train", str(figure_folder), "--out", str(tmp_path / "r"), "--equivariance", "-1"])
 
 
 def test_help_explains_the_commands():
