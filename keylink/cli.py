@@ -120,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--equivariance",
         type=_non_negative_float,
         help="weight of the term that makes keypoints follow a random warp of the image (cpu "
-        "preset 30: best on faces; about 1 suits thin, articulated limbs better; 0: off)",
+        "preset 30: best on faces; 1 with --warp-elastic 0 for a small animal in a large "
+        "frame, see BENCHMARKS.md; 0: off)",
     )
     t.add_argument(
         "--warp-elastic",
