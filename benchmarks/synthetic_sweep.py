@@ -14,10 +14,11 @@ import torch
 
 from keylink.config import RunConfig, apply_overrides, preset
 from keylink.data.dataset import from_arrays
-from keylink.data.synthetic import JOINT_NAMES, generate
+from keylink.data.synthetic import JOINT_NAMES, SKELETON, generate
 from keylink.engine import train
-from keylink.evaluate import fit_linear
+from keylink.evaluate import fit_linear, skeleton_agreement
 from keylink.methods.autolink import AutoLink
+from keylink.report import draw_keypoints, image_grid, save_png
 
 
 def keypoints_of(model: AutoLink, images: np.ndarray, size: int) -> np.ndarray:
@@ -77,8 +78,20 @@ def main() -> None:
     def on_sample(model, step, *_):
         kp = keypoints_of(model, eval_images, size)
         errs[step] = fit_errors(kp, joints)
+        skeleton = [(i, j) for i, j, _ in model.skeleton()]
+        agreement = skeleton_agreement(kp, skeleton, joints, SKELETON, radius=4.0)
+        errs[step]["skeleton"] = agreement.to_dict()
         e = errs[step]
-        print(f"step {step}: error {e['all']:.2f} px, arms {e['arms']:.2f}, legs {e['legs']:.2f}")
+        print(
+            f"step {step}: error {e['all']:.2f} px, arms {e['arms']:.2f}, legs {e['legs']:.2f}; "
+            f"{agreement.edges} edges, {agreement.on_bones} on bones, "
+            f"{len(e['skeleton']['joints_followed'])} joints followed",
+            flush=True,
+        )
+        tiles = [
+            draw_keypoints(eval_images[i], kp[i], skeleton=skeleton, scale=2) for i in range(12)
+        ]
+        save_png(f"{args.out}-step{step}.png", image_grid(tiles, columns=6))
 
     torch.manual_seed(0)
     init = AutoLink(cfg.model)

@@ -128,6 +128,24 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_float,
         help="how much that warp bends (normalised units; cpu preset 0.05; 0: rigid)",
     )
+    t.add_argument(
+        "--edge-saturate",
+        action=argparse.BooleanOptionalAction,
+        help="edge weights capped at 1 (tanh) instead of unbounded (cpu preset: capped)",
+    )
+    t.add_argument(
+        "--edge-lr",
+        type=_positive_float,
+        help="learning rate of the edge weights (default: --lr). For articulated figures "
+        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 0.3 found more of the true bones "
+        "(what keylink demo uses; BENCHMARKS.md)",
+    )
+    t.add_argument(
+        "--edge-length-decay",
+        type=_non_negative_float,
+        help="shrink each edge weight by its length every step, so long edges must earn their "
+        "place more than short ones (0: off, the paper's; default 0)",
+    )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
     t.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
@@ -223,9 +241,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and annotate on synthetic articulated figures (a few minutes on a CPU)",
         description=(
             "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
-            "skeleton on them with the cpu preset, annotate held-out images, and write pictures "
-            "of the discovered keypoints beside the true skeleton plus the keypoint error after "
-            "a linear fit."
+            "skeleton on them with the cpu preset (edge settings for articulated figures: "
+            "unbounded, slow, length-decayed edge weights), annotate held-out images, and write "
+            "pictures of the discovered keypoints beside the true skeleton plus the keypoint "
+            "error after a linear fit."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -300,6 +319,9 @@ def _train(args: argparse.Namespace) -> None:
         thickness=args.thickness,
         equivariance=args.equivariance,
         warp_elastic=args.warp_elastic,
+        edge_saturate=args.edge_saturate,
+        edge_lr=args.edge_lr,
+        edge_length_decay=args.edge_length_decay,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

@@ -71,6 +71,10 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 1e-3
     edge_lr: float | None = None  # learning rate of the edge logits (times edge_scale); None: lr
+    # Decoupled, length-weighted decay of the edge logits: each step an edge's logit shrinks by
+    # edge_length_decay * edge lr * its mean length (normalised units), so a long edge must be
+    # more consistently useful than a short one to grow (0: none, as in the paper).
+    edge_length_decay: float = 0.0
     weight_decay: float = 1e-3
     warmup_steps: int = 100
     lr_decay: float = 0.0  # share of the run (steps or minutes) over which the lr decays to 0
@@ -100,7 +104,7 @@ class TrainConfig:
             raise ConfigError(f"batch size must be positive, got {self.batch_size}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
-        for name in ("separation", "equivariance", "warp_elastic"):
+        for name in ("separation", "equivariance", "warp_elastic", "edge_length_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.lr_decay <= 1.0:

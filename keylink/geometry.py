@@ -60,6 +60,11 @@ def all_pairs(k: int) -> torch.Tensor:
     return torch.tensor(list(itertools.combinations(range(k), 2)), dtype=torch.long).reshape(-1, 2)
 
 
+def edge_lengths(keypoints: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """(E,) mean length over the batch of each candidate edge, from (B, K, 2) keypoints."""
+    return (keypoints[:, pairs[:, 0]] - keypoints[:, pairs[:, 1]]).norm(dim=-1).mean(0)
+
+
 def segment_distance_sq(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared distance from points to the segments [a, b] (not the infinite lines).
 

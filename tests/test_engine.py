@@ -36,8 +36,12 @@ def weights(run_dir):
 # The cpu preset's extras (saturating edges, the equivariance term) draw random warps too.
 @pytest.mark.parametrize(
     "extras",
-    [{}, {"edge_saturate": True, "equivariance": 1.0, "warp_elastic": 0.05}],
-    ids=["plain", "cpu-extras"],
+    [
+        {},
+        {"edge_saturate": True, "equivariance": 1.0, "warp_elastic": 0.05},
+        {"edge_length_decay": 0.3, "edge_lr": 1e-4},
+    ],
+    ids=["plain", "cpu-extras", "length-decay"],
 )
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, extras):
     straight = train(tiny_config(6, **extras), data, tmp_path / "a", progress=False)

@@ -8,6 +8,7 @@ from keylink.geometry import (
     cell_centres,
     default_thickness,
     draw_edge_map,
+    edge_lengths,
     normalised_to_pixels,
     pixels_to_normalised,
     random_affine,
@@ -106,6 +107,11 @@ def test_edge_map_gradients_reach_keypoints_and_weights(dtype):
     ((_dense_edge_map(kp2, pairs, w2, (16, 16), 5e-2) - target) ** 2).sum().backward()
     torch.testing.assert_close(kp.grad, kp2.grad)
     torch.testing.assert_close(weights.grad, w2.grad)
+
+
+def test_edge_lengths_are_averaged_over_the_batch():
+    keypoints = torch.tensor([[[0.0, 0.0], [3.0, 4.0]], [[1.0, 1.0], [1.0, 2.0]]])
+    torch.testing.assert_close(edge_lengths(keypoints, all_pairs(2)), torch.tensor([3.0]))
 
 
 def test_mask_drops_the_asked_share_of_patches_on_a_grid():

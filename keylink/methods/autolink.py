@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from keylink.config import ModelConfig
-from keylink.geometry import all_pairs, draw_edge_map, random_patch_mask, soft_argmax
+from keylink.geometry import all_pairs, draw_edge_map, edge_lengths, random_patch_mask, soft_argmax
 from keylink.models import create_model
 
 
@@ -42,6 +42,13 @@ class EdgeGraph(nn.Module):
         w = F.softplus(self.scale * self.theta)
         # Saturating at 1 keeps one edge from growing without bound and starving the rest.
         return torch.tanh(w) if self.saturate else w
+
+    @torch.no_grad()
+    def decay_by_length(self, keypoints: torch.Tensor, amount: float) -> None:
+        """Shrink each logit by ``amount`` times its edge's mean length on (B, K, 2) keypoints, so
+        a long edge must help reconstruction more than a short one to grow. Decoupled from the
+        optimiser, as AdamW's weight decay is: the shrink does not depend on gradient scale."""
+        self.theta -= amount * edge_lengths(keypoints.detach().float(), self.pairs)
 
 
 @dataclass

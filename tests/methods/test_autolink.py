@@ -17,6 +17,17 @@ def test_edge_weights_start_nearly_off_and_learn_fast():
     )
 
 
+def test_length_decay_shrinks_long_edges_more():
+    graph = EdgeGraph(3, init=0.018)
+    before = graph.theta.detach().clone()
+    # Keypoints 0 and 1 are 0.2 apart, 2 is 1.0 from 0: pairs (0, 1), (0, 2), (1, 2).
+    keypoints = torch.tensor([[[0.0, 0.0], [0.2, 0.0], [0.0, 1.0]]])
+    graph.decay_by_length(keypoints, amount=0.5)
+    drop = before - graph.theta.detach()
+    torch.testing.assert_close(drop, 0.5 * torch.tensor([0.2, 1.0, (0.04 + 1.0) ** 0.5]))
+    assert graph.theta.grad is None  # a plain update, outside autograd
+
+
 def test_forward_shapes_and_masking(device):
     cfg = ModelConfig(keypoints=5, image_size=32, detector="detector_tiny", decoder="decoder_tiny")
     model = AutoLink(cfg).to(device)
