@@ -136,15 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--edge-lr",
         type=_positive_float,
-        help="learning rate of the edge weights (default: --lr). For articulated figures "
-        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 0.3 found more of the true bones "
-        "(what keylink demo uses; BENCHMARKS.md)",
+        help="learning rate of the edge weights (default: --lr). For articulated figures, "
+        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 0.3 --separation-sigma 0.2 put "
+        "keypoints on the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
         "--edge-length-decay",
         type=_non_negative_float,
         help="shrink each edge weight by its length every step, so long edges must earn their "
         "place more than short ones (0: off, the paper's; default 0)",
+    )
+    t.add_argument(
+        "--separation-sigma",
+        type=_positive_float,
+        help="reach of the term that keeps keypoints apart (normalised units, image side 2; "
+        "default 0.1): wider sends keypoints out to thin parts",
     )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
@@ -241,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="train and annotate on synthetic articulated figures (a few minutes on a CPU)",
         description=(
             "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
-            "skeleton on them with the cpu preset (edge settings for articulated figures: "
-            "unbounded, slow, length-decayed edge weights), annotate held-out images, and write "
+            "skeleton on them with the cpu preset (with settings for articulated figures: "
+            "unbounded, slow, length-decayed edge weights and a wider keypoints-apart term), "
+            "annotate held-out images, and write "
             "pictures of the discovered keypoints beside the true skeleton plus the keypoint "
             "error after a linear fit."
         ),
@@ -322,6 +329,7 @@ def _train(args: argparse.Namespace) -> None:
         edge_saturate=args.edge_saturate,
         edge_lr=args.edge_lr,
         edge_length_decay=args.edge_length_decay,
+        separation_sigma=args.separation_sigma,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

@@ -82,6 +82,7 @@ class TrainConfig:
     thickness_start: float = 1.0  # edges start this many times thicker ...
     thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
     separation: float = 0.0  # weight of the keypoints-apart prior (0: the paper, none)
+    separation_sigma: float = 0.1  # its reach (normalised units): pairs this close are pushed
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
     vgg_weights: str | None = None
@@ -104,6 +105,8 @@ class TrainConfig:
             raise ConfigError(f"batch size must be positive, got {self.batch_size}")
         if self.lr <= 0:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
+        if self.separation_sigma <= 0:
+            raise ConfigError(f"separation_sigma must be positive, got {self.separation_sigma}")
         for name in ("separation", "equivariance", "warp_elastic", "edge_length_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -20,11 +20,17 @@ from keylink.report import draw_keypoints, image_grid, save_png
 
 IMAGE_SIZE = 128  # side of the generated images; the cpu preset trains on them at 64 px
 JOINT_RADIUS = 8.0  # px: a keypoint follows a joint when it stays this near it on average
-# The cpu preset's edge settings changed for thin articulated figures: unbounded edge weights that
-# learn slowly and shrink with their length. On the true joints they keep 9 true bones of 14
-# edges against 5 of 11; in the demo they lowered the error and put some edges on bones
-# (BENCHMARKS.md, session 5). Faces, where the preset was chosen, were not re-measured with them.
-FIGURE_EDGES = {"edge_saturate": False, "edge_lr": 1e-4, "edge_length_decay": 0.3}
+# The cpu preset's settings changed for thin articulated figures: unbounded edge weights that
+# learn slowly and shrink with their length (on the true joints they keep 9 true bones of 14
+# edges against 5 of 11), and a wider reach of the keypoints-apart term, which sends keypoints
+# from the torso out to the hands and feet (BENCHMARKS.md, session 5). Faces, where the preset
+# was chosen, were not re-measured with them.
+FIGURE_SETTINGS = {
+    "edge_saturate": False,
+    "edge_lr": 1e-4,
+    "edge_length_decay": 0.3,
+    "separation_sigma": 0.2,
+}
 
 
 def run_demo(
@@ -41,8 +47,8 @@ def run_demo(
 ) -> dict:
     """Generate, train, annotate and measure. Returns the metrics it also writes to
     ``OUT/metrics.json``; pictures go to ``OUT/demo.png``. Trains the cpu preset with
-    :data:`FIGURE_EDGES`; ``overrides`` change any setting (ModelConfig or TrainConfig fields), as
-    in :func:`keylink.api.train`."""
+    :data:`FIGURE_SETTINGS`; ``overrides`` change any setting (ModelConfig or TrainConfig
+    fields), as in :func:`keylink.api.train`."""
     out = Path(out)
     started = time.time()
     say = print if progress else (lambda *a, **k: None)
@@ -50,7 +56,7 @@ def run_demo(
     train_dir = write_dataset(out / "data" / "train", n_images, IMAGE_SIZE, seed=seed)
     test_dir = write_dataset(out / "data" / "test", n_test, IMAGE_SIZE, seed=seed + 10_000)
 
-    settings = {**FIGURE_EDGES, **overrides}
+    settings = {**FIGURE_SETTINGS, **overrides}
     say(
         f"2/4 training {keypoints} keypoints for at most {minutes:g} min (cpu preset with "
         + ", ".join(f"{k}={v}" for k, v in settings.items())

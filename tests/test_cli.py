@@ -119,13 +119,19 @@ def test_equivariance_options_reach_the_run_config(figure_folder, tmp_path):
         main(["train", str(figure_folder), "--out", str(tmp_path / "r"), "--equivariance", "-1"])
 
 
-def test_edge_options_reach_the_run_config(figure_folder, tmp_path):
+def test_edge_and_separation_options_reach_the_run_config(figure_folder, tmp_path):
     run = tmp_path / "run"
     args = ["--no-edge-saturate", "--edge-lr", "1e-4", "--edge-length-decay", "0.3", *TINY]
+    args += ["--separation-sigma", "0.2"]
     assert main(["train", str(figure_folder / "images"), "--out", str(run), *args]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["edge_saturate"] is False
-    assert (config["train"]["edge_lr"], config["train"]["edge_length_decay"]) == (1e-4, 0.3)
+    train = config["train"]
+    assert (train["edge_lr"], train["edge_length_decay"], train["separation_sigma"]) == (
+        1e-4,
+        0.3,
+        0.2,
+    )
 
 
 def test_help_explains_the_commands():

@@ -20,7 +20,9 @@ def test_unknown_or_malformed_overrides_are_refused(item):
         apply_overrides(RunConfig(images="x"), [item])
 
 
-@pytest.mark.parametrize("term", ["separation", "equivariance", "edge_length_decay"])
+@pytest.mark.parametrize(
+    "term", ["separation", "separation_sigma", "equivariance", "edge_length_decay"]
+)
 def test_negative_loss_term_weights_are_refused(term):
     config = apply_overrides(RunConfig(images="x"), [f"{term}=-0.1"])
     with pytest.raises(ConfigError, match=term):

@@ -2,10 +2,10 @@
 
 import json
 
-from keylink.demo import FIGURE_EDGES, run_demo
+from keylink.demo import FIGURE_SETTINGS, run_demo
 
 
-def test_demo_writes_metrics_pictures_and_uses_the_figure_edge_settings(tmp_path):
+def test_demo_writes_metrics_pictures_and_uses_the_figure_settings(tmp_path):
     out = tmp_path / "demo"
     metrics = run_demo(out, keypoints=4, steps=2, n_images=16, n_test=6, progress=False)
     assert json.loads((out / "metrics.json").read_text()) == metrics
@@ -16,4 +16,4 @@ def test_demo_writes_metrics_pictures_and_uses_the_figure_edge_settings(tmp_path
     assert (out / "annotations" / "annotations.json").is_file()
     config = json.loads((out / "run" / "config.json").read_text())
     settings = {**config["model"], **config["train"]}
-    assert {k: settings[k] for k in FIGURE_EDGES} == FIGURE_EDGES
+    assert {k: settings[k] for k in FIGURE_SETTINGS} == FIGURE_SETTINGS
