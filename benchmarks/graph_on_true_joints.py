@@ -20,7 +20,7 @@ import torch
 from keylink.config import RunConfig, apply_overrides, preset
 from keylink.data.synthetic import JOINT_NAMES, SKELETON, generate
 from keylink.engine import _optimizer
-from keylink.geometry import draw_edge_map, random_patch_mask
+from keylink.geometry import draw_edge_map
 from keylink.losses import create_loss
 from keylink.methods.autolink import AutoLink
 
@@ -38,13 +38,11 @@ def rebuild(model: AutoLink, x, keypoints, weights, pairs, generator) -> torch.T
     """The decoder's reconstruction of ``x`` from its masked copy and the edges drawn on
     ``keypoints`` (the AutoLink forward pass with the detector replaced)."""
     size = x.shape[-2:]
-    cfg = model.config
     if len(pairs):
-        edges = draw_edge_map(keypoints, pairs, weights, size, cfg.edge_thickness)
+        edges = draw_edge_map(keypoints, pairs, weights, size, model.config.edge_thickness)
     else:
         edges = x.new_zeros(len(x), 1, *size)
-    keep = random_patch_mask(len(x), size, cfg.mask_grid, cfg.mask_drop, generator)
-    return model.decoder(torch.cat([model.alpha * (x * keep * 2 - 1), edges], dim=1))
+    return model.rebuild(x, edges, generator)[0]
 
 
 def learn(cfg: RunConfig, steps: int, images: int) -> None:

@@ -249,9 +249,8 @@ def build_parser() -> argparse.ArgumentParser:
             "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
             "skeleton on them with the cpu preset (with settings for articulated figures: "
             "unbounded, slow, length-decayed edge weights and a wider keypoints-apart term), "
-            "annotate held-out images, and write "
-            "pictures of the discovered keypoints beside the true skeleton plus the keypoint "
-            "error after a linear fit."
+            "annotate held-out images, and write pictures of the discovered keypoints beside the "
+            "true skeleton plus the keypoint error after a linear fit."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

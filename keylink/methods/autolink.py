@@ -48,7 +48,7 @@ class EdgeGraph(nn.Module):
         """Shrink each logit by ``amount`` times its edge's mean length on (B, K, 2) keypoints, so
         a long edge must help reconstruction more than a short one to grow. Decoupled from the
         optimiser, as AdamW's weight decay is: the shrink does not depend on gradient scale."""
-        self.theta -= amount * edge_lengths(keypoints.detach().float(), self.pairs)
+        self.theta -= amount * edge_lengths(keypoints, self.pairs)
 
 
 @dataclass
@@ -89,17 +89,11 @@ class AutoLink(nn.Module):
         self, images: torch.Tensor, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Detect, draw, mask and rebuild: the reconstruction and what led to it."""
-        size = images.shape[-2:]
         det = self.detect(images)
         # Edges stay in fp32: thin Gaussians underflow in bf16.
         with torch.autocast(images.device.type, enabled=False):
-            edges = self.edge_map(det.keypoints, size)
-        keep = random_patch_mask(
-            images.shape[0], size, self.config.mask_grid, self.config.mask_drop, generator
-        ).to(images.device)
-        masked = images * keep
-        decoder_in = torch.cat([self.alpha * (masked * 2 - 1), edges.to(images.dtype)], dim=1)
-        reconstruction = self.decoder(decoder_in)
+            edges = self.edge_map(det.keypoints, images.shape[-2:])
+        reconstruction, masked = self.rebuild(images, edges, generator)
         return {
             "reconstruction": reconstruction.float(),
             "keypoints": det.keypoints,
@@ -108,6 +102,19 @@ class AutoLink(nn.Module):
             "edges": edges,
             "masked": masked,
         }
+
+    def rebuild(
+        self, images: torch.Tensor, edges: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's image from a freshly masked copy of ``images`` and the (B, 1, S, S)
+        ``edges`` map; returns (reconstruction, masked images)."""
+        cfg = self.config
+        size = images.shape[-2:]
+        keep = random_patch_mask(len(images), size, cfg.mask_grid, cfg.mask_drop, generator)
+        keep = keep.to(images.device)
+        masked = images * keep
+        decoder_in = torch.cat([self.alpha * (masked * 2 - 1), edges.to(images.dtype)], dim=1)
+        return self.decoder(decoder_in), masked
 
     def skeleton(self, threshold: float | None = None) -> list[tuple[int, int, float]]:
         """Edges whose weight survived training, strongest first: (i, j, weight), 0-based."""
