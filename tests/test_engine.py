@@ -63,6 +63,15 @@ def test_same_seed_same_run(tmp_path, data):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_length_decay_turns_edges_down_in_training(tmp_path, data):
+    train(tiny_config(3, edge_lr=1e-3), data, tmp_path / "a", progress=False)
+    train(
+        tiny_config(3, edge_lr=1e-3, edge_length_decay=100.0), data, tmp_path / "b", progress=False
+    )
+    plain, decayed = weights(tmp_path / "a"), weights(tmp_path / "b")
+    assert (decayed["graph.theta"] < plain["graph.theta"]).all()
+
+
 def test_run_folder_contents_and_loading(tmp_path, data):
     run = tmp_path / "run"
     train(tiny_config(4), data, run, progress=False)

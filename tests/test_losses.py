@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from keylink.losses import LOSSES, create_loss, ssim
+from keylink.losses import LOSSES, create_loss, separation_loss, ssim
 
 
 @pytest.mark.parametrize("name", [n for n in LOSSES if n != "vgg"])
@@ -77,3 +77,9 @@ def test_equivariance_loss_with_an_elastic_warp():
     keypoints = warp_source(moved, affine, flow)  # ... where they came from in the original
     assert equivariance_loss(keypoints, moved, affine, flow).item() < 1e-10
     assert equivariance_loss(keypoints, moved, affine).item() > 1e-4  # the flow counts
+
+
+def test_separation_reaches_as_far_as_its_sigma():
+    two_points = torch.tensor([[[0.0, 0.0], [0.5, 0.0]]])  # a quarter of the image apart
+    assert float(separation_loss(two_points, sigma=0.1)) < 1e-5  # out of a narrow reach
+    assert float(separation_loss(two_points, sigma=0.5)) > 0.5
