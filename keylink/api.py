@@ -39,7 +39,7 @@ from keylink.methods.weak import (
     train_classifier,
 )
 from keylink.naming import fit_naming
-from keylink.report import draw_keypoints, heatmap_overlay, image_grid, save_png
+from keylink.report import draw_keypoints, heatmap_overlay, image_grid, save_png, skeleton_strengths
 
 __all__ = [
     "Annotations",
@@ -230,8 +230,7 @@ def save_training_sample(
     """One row per image: keypoints and skeleton, masked input, edge map, reconstruction."""
     skeleton = model.skeleton()
     edges = [(i, j) for i, j, _ in skeleton]
-    max_w = max((w for *_, w in skeleton), default=1.0)
-    weights = [w / max_w for *_, w in skeleton]
+    weights = skeleton_strengths([w for *_, w in skeleton])
     size = images.shape[-1]
     scale = max(1, 128 // size)
 

@@ -11,7 +11,7 @@ from keylink.config import PRESETS, ConfigError
 from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
 from keylink.io.groundtruth import GroundTruthError
-from keylink.losses import LOSSES
+from keylink.losses import LOSSES, SEPARATION_KERNELS
 from keylink.models import CLASSIFIERS
 
 DESCRIPTION = """\
@@ -151,6 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="reach of the term that keeps keypoints apart (normalised units, image side 2; "
         "default 0.1): wider sends keypoints out to thin parts",
+    )
+    t.add_argument(
+        "--separation-kernel",
+        choices=SEPARATION_KERNELS,
+        help="shape of that term: gaussian (default) fades as keypoints meet, so a clump can "
+        "stay; laplace pushes hardest where they meet",
     )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
@@ -329,6 +335,7 @@ def _train(args: argparse.Namespace) -> None:
         edge_lr=args.edge_lr,
         edge_length_decay=args.edge_length_decay,
         separation_sigma=args.separation_sigma,
+        separation_kernel=args.separation_kernel,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

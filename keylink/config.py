@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from keylink.geometry import default_thickness
-from keylink.losses import LOSSES
+from keylink.losses import LOSSES, SEPARATION_KERNELS
 from keylink.models import list_models
 
 PRESETS = ("paper", "cpu")
@@ -33,7 +33,11 @@ class ModelConfig:
     edge_saturate: bool = False  # edge weights tanh(softplus(...)) <= 1 instead of unbounded
     mask_grid: int = 16
     mask_drop: float = 0.8
-    skeleton_threshold: float = 0.1  # an edge is in the skeleton above this share of the max weight
+    # The skeleton: the strongest edges, at most skeleton_edges of them (None: keypoints - 1, as
+    # many as a tree has), each at least skeleton_threshold times the strongest. A share of the
+    # strongest alone fails when one edge outgrows the rest (BENCHMARKS.md, session 6).
+    skeleton_threshold: float = 0.01
+    skeleton_edges: int | None = None
 
     @property
     def edge_thickness(self) -> float:
@@ -61,6 +65,12 @@ class ModelConfig:
             )
         if self.thickness is not None and self.thickness <= 0:
             raise ConfigError(f"thickness must be positive, got {self.thickness}")
+        if not 0.0 <= self.skeleton_threshold <= 1.0:
+            raise ConfigError(
+                f"skeleton_threshold must be in [0, 1], got {self.skeleton_threshold}"
+            )
+        if self.skeleton_edges is not None and self.skeleton_edges < 0:
+            raise ConfigError(f"skeleton_edges must be 0 or more, got {self.skeleton_edges}")
 
 
 @dataclass
@@ -83,6 +93,7 @@ class TrainConfig:
     thickness_steps: int = 0  # ... and thin down geometrically to the set thickness over these
     separation: float = 0.0  # weight of the keypoints-apart prior (0: the paper, none)
     separation_sigma: float = 0.1  # its reach (normalised units): pairs this close are pushed
+    separation_kernel: str = "gaussian"  # or "laplace": pushes hardest where keypoints meet
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
     vgg_weights: str | None = None
@@ -107,6 +118,11 @@ class TrainConfig:
             raise ConfigError(f"learning rate must be positive, got {self.lr}")
         if self.separation_sigma <= 0:
             raise ConfigError(f"separation_sigma must be positive, got {self.separation_sigma}")
+        if self.separation_kernel not in SEPARATION_KERNELS:
+            raise ConfigError(
+                f"unknown separation kernel {self.separation_kernel!r}; "
+                f"known: {', '.join(SEPARATION_KERNELS)}"
+            )
         for name in ("separation", "equivariance", "warp_elastic", "edge_length_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -16,10 +16,11 @@ from keylink.evaluate import fit_linear, mean_point_error, skeleton_agreement
 from keylink.inference import annotate_with
 from keylink.io.coco import read_coco_keypoints
 from keylink.methods.autolink import AutoLink
-from keylink.report import draw_keypoints, image_grid, save_png
+from keylink.report import draw_keypoints, image_grid, save_png, skeleton_strengths
 
 IMAGE_SIZE = 128  # side of the generated images; the cpu preset trains on them at 64 px
 JOINT_RADIUS = 8.0  # px: a keypoint follows a joint when it stays this near it on average
+LIMB_TOLERANCE = 3.0  # px, about a limb's half width: an edge this near the bones runs along them
 # The cpu preset's settings changed for thin articulated figures: unbounded edge weights that
 # learn slowly and shrink with their length (on the true joints they keep 9 true bones of 14
 # edges against 5 of 11), and a wider reach of the keypoints-apart term, which sends keypoints
@@ -99,7 +100,12 @@ def run_demo(
     )
     untrained_error = fit_error(untrained.keypoints)
     skeleton = skeleton_agreement(
-        annotations.keypoints, annotations.category.skeleton, true_xy, SKELETON, JOINT_RADIUS
+        annotations.keypoints,
+        annotations.category.skeleton,
+        true_xy,
+        SKELETON,
+        JOINT_RADIUS,
+        LIMB_TOLERANCE,
     )
     mean_shape = true_xy[:half].mean(axis=0, keepdims=True)
     baseline = mean_point_error(np.broadcast_to(mean_shape, true_xy[half:].shape), true_xy[half:])
@@ -126,9 +132,9 @@ def run_demo(
         f"predicting the mean pose: {baseline:.2f} px."
     )
     say(
-        f"Skeleton: {skeleton.on_bones} of its {skeleton.edges} edges join the ends of a true "
-        "bone; "
-        f"{skeleton.bones_found} of the {skeleton.bones} true bones are found "
+        f"Skeleton: {skeleton.along_bones} of its {skeleton.edges} edges run along the true "
+        f"skeleton (within {LIMB_TOLERANCE:g} px in most figures); {skeleton.on_bones} join the "
+        f"two ends of a true bone, finding {skeleton.bones_found} of the {skeleton.bones} bones "
         f"({len(metrics['skeleton_vs_truth']['joints_followed'])} of {true_xy.shape[1]} joints "
         f"followed within {JOINT_RADIUS:g} px)."
     )
@@ -139,8 +145,7 @@ def run_demo(
 
 def _pictures(annotations: api.Annotations, truth: np.ndarray, offset: int, n: int = 8):
     """Pairs of tiles: discovered keypoints with the learned skeleton, and the true skeleton."""
-    weights = annotations.edge_weights
-    max_w = max(weights, default=1.0)
+    strengths = skeleton_strengths(annotations.edge_weights)
     tiles, titles = [], []
     for i in range(min(n, len(truth))):
         k = offset + i
@@ -150,7 +155,7 @@ def _pictures(annotations: api.Annotations, truth: np.ndarray, offset: int, n: i
                 image,
                 annotations.keypoints[k],
                 skeleton=annotations.category.skeleton,
-                edge_weights=[w / max_w for w in weights],
+                edge_weights=strengths,
                 confidences=annotations.confidence[k],  # diffuse (unused) keypoints fade out
                 scale=2,
             )

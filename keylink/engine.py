@@ -332,7 +332,9 @@ def train(
                 out = model(images, generator)
             loss = loss_fn(out["reconstruction"], images)
             if tc.separation > 0:
-                loss = loss + tc.separation * separation_loss(out["keypoints"], tc.separation_sigma)
+                loss = loss + tc.separation * separation_loss(
+                    out["keypoints"], tc.separation_sigma, tc.separation_kernel
+                )
             if tc.equivariance > 0:
                 affine = random_affine(len(images), generator=generator).to(device)
                 flow = None

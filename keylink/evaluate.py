@@ -13,6 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
+
+from keylink.geometry import segment_distance_sq
 
 DEFAULT_PCK = (0.05, 0.1, 0.2)
 EYE_NAMES = (("left_eye", "right_eye"), ("lefteye", "righteye"), ("leye", "reye"))
@@ -229,6 +232,7 @@ class SkeletonAgreement:
     on_bones: int  # learned edges that join the two ends of a true bone
     bones: int  # true bones
     bones_found: int  # true bones with a learned edge along them
+    along_bones: int = 0  # learned edges that run along the true skeleton (see skeleton_agreement)
 
     @property
     def precision(self) -> float:
@@ -246,6 +250,7 @@ class SkeletonAgreement:
             "bones": self.bones,
             "bones_found": self.bones_found,
             "bone_recall_percent": round(self.recall, 1),
+            "edges_along_bones": self.along_bones,
             "joints_followed": sorted({j for j in self.joint_of if j is not None}),
         }
 
@@ -256,10 +261,14 @@ def skeleton_agreement(
     joints: np.ndarray,
     bones: Sequence[tuple[int, int]],
     radius: float,
+    tolerance: float | None = None,
 ) -> SkeletonAgreement:
     """Compare a learned skeleton on (N, K, 2) keypoints with true ``bones`` on (N, J, 2) joints
     (same units as ``radius``). An edge counts as on a bone when its two keypoints follow the two
-    ends of that bone."""
+    ends of that bone. An edge runs along the bones when, in at least half of the images, no point
+    of it is farther than ``tolerance`` (default ``radius / 2``) from the true skeleton's lines
+    and it is longer than twice that: this also counts edges whose ends sit between joints, or
+    that span two bones of a straight limb, which the picture shows as on the limbs."""
     dist = np.linalg.norm(keypoints[:, :, None] - joints[:, None], axis=-1)  # (N, K, J)
     mean = np.nanmean(dist, axis=0)
     nearest = mean.argmin(axis=1)
@@ -275,4 +284,47 @@ def skeleton_agreement(
         for i, j in skeleton
         if None not in (joint_of[i], joint_of[j]) and frozenset((joint_of[i], joint_of[j])) in true
     )
-    return SkeletonAgreement(joint_of, len(skeleton), on, len(true), len(hits))
+    tolerance = radius / 2 if tolerance is None else tolerance
+    offsets = edge_offsets(keypoints, skeleton, joints, bones)
+    # An edge between two keypoints on the same spot lies on the bones trivially: not counted.
+    lengths = np.array(
+        [
+            np.nanmedian(np.linalg.norm(keypoints[:, i] - keypoints[:, j], axis=-1))
+            for i, j in skeleton
+        ]
+    )
+    along = int(np.sum((offsets <= tolerance) & (lengths > 2 * tolerance)))
+    return SkeletonAgreement(joint_of, len(skeleton), on, len(true), len(hits), along)
+
+
+def edge_offsets(
+    keypoints: np.ndarray,
+    skeleton: Sequence[tuple[int, int]],
+    joints: np.ndarray,
+    bones: Sequence[tuple[int, int]],
+    samples: int = 16,
+) -> np.ndarray:
+    """Per learned edge, the median over images of its largest distance from the true skeleton:
+    points along the segment between its keypoints, each measured to the nearest true bone
+    segment. Images where an edge's keypoint or a bone's joint is NaN are left out."""
+    if not len(skeleton):
+        return np.zeros(0)
+    t = np.linspace(0.0, 1.0, samples)[None, :, None]
+    bone_a = joints[:, [a for a, _ in bones]][:, None]  # (N, 1, M, 2)
+    bone_b = joints[:, [b for _, b in bones]][:, None]
+    offsets = []
+    for i, j in skeleton:
+        points = keypoints[:, i, None] * (1 - t) + keypoints[:, j, None] * t  # (N, samples, 2)
+        gap = (
+            segment_distance_sq(
+                *(
+                    torch.from_numpy(np.asarray(x, dtype=np.float64))
+                    for x in (points[:, :, None], bone_a, bone_b)
+                )
+            )
+            .sqrt()
+            .numpy()
+        )  # (N, samples, M)
+        worst = np.nanmin(gap, axis=-1).max(axis=-1)  # NaN where an image lacks the edge
+        offsets.append(np.nanmedian(worst) if np.isfinite(worst).any() else np.inf)
+    return np.asarray(offsets)

@@ -20,7 +20,7 @@ from keylink.geometry import normalised_to_pixels
 from keylink.io.coco import Category, coco_document, write_json_atomic
 from keylink.methods.autolink import AutoLink
 from keylink.naming import Naming
-from keylink.report import draw_keypoints, save_png
+from keylink.report import draw_keypoints, save_png, skeleton_strengths
 
 
 @dataclass
@@ -162,7 +162,7 @@ def annotate_with(
         skeleton=[(i, j) for i, j, _ in skeleton],
     )
     weights = [w for _, _, w in skeleton]
-    max_w = max(weights, default=1.0)
+    strengths = skeleton_strengths(weights)
     out = Path(out_dir) if out_dir is not None else None
 
     named = Category("object", list(naming.names), list(naming.skeleton)) if naming else None
@@ -197,7 +197,7 @@ def annotate_with(
                         original,
                         kp_orig,
                         skeleton=category.skeleton,
-                        edge_weights=[x / max_w for x in weights],
+                        edge_weights=strengths,
                         confidences=c,
                         scale=scale,
                     )

@@ -89,6 +89,17 @@ def _edge_strengths(weights: Sequence[float] | None, n_edges: int) -> np.ndarray
     return w
 
 
+def skeleton_strengths(weights: Sequence[float], floor: float = 0.35) -> list[float]:
+    """Line strengths in [floor, 1] for a learned skeleton's edge weights: the strongest edge is
+    1 and each tenfold weaker edge is a third of the way nearer ``floor``. Learned weights span
+    orders of magnitude, so dividing by the largest would hide every edge but the first."""
+    w = np.clip(np.asarray(weights, dtype=np.float64), 1e-12, None)
+    if not w.size:
+        return []
+    steps = np.log10(w.max() / w)  # tenfold steps below the strongest
+    return (1.0 - (1.0 - floor) * np.clip(steps / 3.0, 0.0, 1.0)).tolist()
+
+
 def draw_keypoints(
     image: np.ndarray,
     keypoints: np.ndarray,

@@ -122,7 +122,7 @@ def test_equivariance_options_reach_the_run_config(figure_folder, tmp_path):
 def test_edge_and_separation_options_reach_the_run_config(figure_folder, tmp_path):
     run = tmp_path / "run"
     args = ["--no-edge-saturate", "--edge-lr", "1e-4", "--edge-length-decay", "0.3", *TINY]
-    args += ["--separation-sigma", "0.2"]
+    args += ["--separation-sigma", "0.2", "--separation-kernel", "laplace"]
     assert main(["train", str(figure_folder / "images"), "--out", str(run), *args]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["edge_saturate"] is False
@@ -132,6 +132,7 @@ def test_edge_and_separation_options_reach_the_run_config(figure_folder, tmp_pat
         0.3,
         0.2,
     )
+    assert train["separation_kernel"] == "laplace"
 
 
 def test_help_explains_the_commands():

@@ -27,3 +27,12 @@ def test_negative_loss_term_weights_are_refused(term):
     config = apply_overrides(RunConfig(images="x"), [f"{term}=-0.1"])
     with pytest.raises(ConfigError, match=term):
         config.validate()
+
+
+@pytest.mark.parametrize(
+    "item", ["skeleton_threshold=1.5", "skeleton_edges=-1", "separation_kernel=box"]
+)
+def test_bad_skeleton_and_separation_settings_are_refused(item):
+    config = apply_overrides(RunConfig(images="x"), [item])
+    with pytest.raises(ConfigError, match=item.split("=")[0].replace("_", ".")):
+        config.validate()

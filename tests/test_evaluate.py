@@ -161,3 +161,18 @@ def test_skeleton_agreement_matches_keypoints_to_joints_and_edges_to_bones():
     assert result.joint_of == [2, 1, 0, None]
     assert (result.edges, result.on_bones, result.bones_found) == (4, 2, 2)
     assert result.precision == 50.0 and result.recall == 100.0
+    assert result.along_bones == 2  # the closing edge (0, 2) cuts across, (2, 3) is off
+
+
+def test_edges_along_bones_need_not_end_on_joints():
+    from keylink.evaluate import edge_offsets, skeleton_agreement
+
+    # A straight limb from (0, 0) to (20, 0) to (40, 0); keypoints a quarter and three quarters
+    # along it, one on its middle joint and one 10 px off it.
+    joints = np.array([[[0.0, 0.0], [20.0, 0.0], [40.0, 0.0]]]).repeat(5, axis=0)
+    keypoints = np.array([[[10.0, 0.0], [30.0, 0.0], [20.0, 0.0], [20.0, 10.0]]]).repeat(5, 0)
+    bones = [(0, 1), (1, 2)]
+    offsets = edge_offsets(keypoints, [(0, 1), (2, 3), (0, 3)], joints, bones)
+    np.testing.assert_allclose(offsets, [0.0, 10.0, 10.0], atol=1e-6)
+    result = skeleton_agreement(keypoints, [(0, 1), (2, 3), (0, 3)], joints, bones, 8.0, 3.0)
+    assert (result.along_bones, result.on_bones) == (1, 0)

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from keylink.losses import LOSSES, create_loss, separation_loss, ssim
+from keylink.losses import LOSSES, SEPARATION_KERNELS, create_loss, separation_loss, ssim
 
 
 @pytest.mark.parametrize("name", [n for n in LOSSES if n != "vgg"])
@@ -83,3 +83,22 @@ def test_separation_reaches_as_far_as_its_sigma():
     two_points = torch.tensor([[[0.0, 0.0], [0.5, 0.0]]])  # a quarter of the image apart
     assert float(separation_loss(two_points, sigma=0.1)) < 1e-5  # out of a narrow reach
     assert float(separation_loss(two_points, sigma=0.5)) > 0.5
+
+
+@pytest.mark.parametrize("kernel", SEPARATION_KERNELS)
+def test_separation_pushes_close_keypoints_apart(kernel):
+    points = torch.tensor([[[0.0, 0.0], [0.02, 0.0]]], requires_grad=True)
+    separation_loss(points, sigma=0.2, kernel=kernel).backward()
+    assert points.grad[0, 0, 0] > 0 and points.grad[0, 1, 0] < 0  # descent moves them apart
+
+
+def test_laplace_separation_pushes_hardest_where_keypoints_meet():
+    def push(gap: float, kernel: str) -> float:
+        points = torch.tensor([[[0.0, 0.0], [gap, 0.0]]], requires_grad=True)
+        separation_loss(points, sigma=0.2, kernel=kernel).backward()
+        return float(points.grad[0, 0, 0])
+
+    assert push(1e-3, "laplace") > push(0.1, "laplace")
+    assert push(1e-3, "gaussian") < 0.05 * push(0.1, "gaussian")  # a clump barely feels it
+    with pytest.raises(ValueError, match="kernel"):
+        separation_loss(torch.zeros(1, 2, 2), kernel="box")

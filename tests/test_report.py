@@ -106,3 +106,12 @@ def test_save_png(tmp_path: Path) -> None:
     with Image.open(path) as im:
         np.testing.assert_array_equal(np.asarray(im), image)
     assert sorted(p.name for p in path.parent.iterdir()) == ["pic.png"]
+
+
+def test_skeleton_strengths_keep_weak_edges_visible() -> None:
+    from keylink.report import skeleton_strengths
+
+    strengths = skeleton_strengths([2.0, 0.2, 0.002, 1e-9])
+    np.testing.assert_allclose(strengths[:3], [1.0, 1.0 - 0.65 / 3, 0.35])
+    assert strengths[3] == 0.35  # never fainter than the floor
+    assert skeleton_strengths([]) == []

@@ -116,13 +116,19 @@ class AutoLink(nn.Module):
         decoder_in = torch.cat([self.alpha * (masked * 2 - 1), edges.to(images.dtype)], dim=1)
         return self.decoder(decoder_in), masked
 
-    def skeleton(self, threshold: float | None = None) -> list[tuple[int, int, float]]:
-        """Edges whose weight survived training, strongest first: (i, j, weight), 0-based."""
+    def skeleton(
+        self, threshold: float | None = None, max_edges: int | None = None
+    ) -> list[tuple[int, int, float]]:
+        """Edges whose weight survived training, strongest first: (i, j, weight), 0-based. At
+        most ``max_edges`` (default: the config's, else K - 1), each at least ``threshold`` times
+        the strongest weight (default: the config's)."""
+        cfg = self.config
+        threshold = cfg.skeleton_threshold if threshold is None else threshold
+        if max_edges is None:
+            max_edges = cfg.keypoints - 1 if cfg.skeleton_edges is None else cfg.skeleton_edges
         w = self.graph.weights().detach().cpu()
-        threshold = self.config.skeleton_threshold if threshold is None else threshold
-        kept = [
-            (int(i), int(j), float(wij))
-            for (i, j), wij in zip(self.graph.pairs.tolist(), w.tolist(), strict=True)
-            if wij >= threshold * float(w.max())
-        ]
-        return sorted(kept, key=lambda e: -e[2])
+        ranked = sorted(
+            zip(self.graph.pairs.tolist(), w.tolist(), strict=True), key=lambda e: -e[1]
+        )
+        floor = threshold * max(w.tolist(), default=0.0)  # a single keypoint has no pairs
+        return [(int(i), int(j), float(wij)) for (i, j), wij in ranked[:max_edges] if wij >= floor]

@@ -50,6 +50,22 @@ def test_skeleton_keeps_edges_whose_weight_survived():
     assert edges[0][2] > edges[1][2]
 
 
+def test_skeleton_is_not_hidden_by_one_dominant_edge_and_has_at_most_k_minus_1_edges():
+    model = AutoLink(ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny"))
+    with torch.no_grad():
+        # weights: (0, 1) 10.2, (2, 3) 0.98, (1, 2) 0.3; the other three have died out (4e-5)
+        model.graph.theta.copy_(torch.tensor([0.02, -0.02, -0.02, -0.00205, -0.02, 0.001]))
+    edges = [(i, j) for i, j, _ in model.skeleton()]
+    assert edges == [(0, 1), (2, 3), (1, 2)]  # the weak ones are not hidden by the strong one
+    with torch.no_grad():
+        model.graph.theta.fill_(0.001)  # all six alive
+    assert len(model.skeleton()) == 3  # K - 1 at most
+    assert len(model.skeleton(max_edges=5)) == 5
+    with torch.no_grad():
+        model.graph.theta[0] = 0.02
+    assert [(i, j) for i, j, _ in model.skeleton(threshold=0.5)] == [(0, 1)]
+
+
 def test_presets():
     model, train = preset("paper", 32)
     assert (model.image_size, train.batch_size, train.lr, train.steps) == (128, 64, 1e-4, 20_000)
