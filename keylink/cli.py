@@ -137,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--edge-lr",
         type=_positive_float,
         help="learning rate of the edge weights (default: --lr). For articulated figures, "
-        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 0.3 --separation-sigma 0.2 put "
+        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 1 --separation-sigma 0.2 put "
         "keypoints on the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
