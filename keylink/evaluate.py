@@ -232,7 +232,7 @@ class SkeletonAgreement:
     on_bones: int  # learned edges that join the two ends of a true bone
     bones: int  # true bones
     bones_found: int  # true bones with a learned edge along them
-    along_bones: int = 0  # learned edges that run along the true skeleton (see skeleton_agreement)
+    along_bones: int  # learned edges that run along the true skeleton (see skeleton_agreement)
 
     @property
     def precision(self) -> float:
@@ -309,22 +309,15 @@ def edge_offsets(
     segment. Images where an edge's keypoint or a bone's joint is NaN are left out."""
     if not len(skeleton):
         return np.zeros(0)
-    t = np.linspace(0.0, 1.0, samples)[None, :, None]
-    bone_a = joints[:, [a for a, _ in bones]][:, None]  # (N, 1, M, 2)
-    bone_b = joints[:, [b for _, b in bones]][:, None]
+    kp = torch.as_tensor(np.asarray(keypoints, dtype=np.float64))
+    jt = torch.as_tensor(np.asarray(joints, dtype=np.float64))
+    t = torch.linspace(0.0, 1.0, samples, dtype=torch.float64)[None, :, None]
+    bone_a = jt[:, [a for a, _ in bones]][:, None]  # (N, 1, M, 2)
+    bone_b = jt[:, [b for _, b in bones]][:, None]
     offsets = []
     for i, j in skeleton:
-        points = keypoints[:, i, None] * (1 - t) + keypoints[:, j, None] * t  # (N, samples, 2)
-        gap = (
-            segment_distance_sq(
-                *(
-                    torch.from_numpy(np.asarray(x, dtype=np.float64))
-                    for x in (points[:, :, None], bone_a, bone_b)
-                )
-            )
-            .sqrt()
-            .numpy()
-        )  # (N, samples, M)
+        points = kp[:, i, None] * (1 - t) + kp[:, j, None] * t  # (N, samples, 2)
+        gap = segment_distance_sq(points[:, :, None], bone_a, bone_b).sqrt().numpy()  # (N, s, M)
         worst = np.nanmin(gap, axis=-1).max(axis=-1)  # NaN where an image lacks the edge
         offsets.append(np.nanmedian(worst) if np.isfinite(worst).any() else np.inf)
     return np.asarray(offsets)

@@ -1,0 +1,46 @@
+"""Does a trained decoder still use the edge map? Reconstruction loss with and without it.
+
+Takes finished ``keylink demo`` folders and, on the first 128 test figures, compares the run's
+loss with its own edge map against the loss with the edge map set to zero (the same masks).
+
+python benchmarks/edge_map_ablation.py keylink-demo [more demo folders]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from keylink import api
+from keylink.data.dataset import load_folder
+from keylink.data.images import Resize
+from keylink.losses import create_loss
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("demos", nargs="+", help="keylink demo output folders")
+    p.add_argument("--images", type=int, default=128)
+    args = p.parse_args()
+    for demo in args.demos:
+        config, model = api.load(f"{demo}/run")
+        model.eval()
+        resize = Resize(config.model.image_size, config.model.resize)
+        data = load_folder(f"{demo}/data/test/images", resize, progress=False)
+        images = data.batch(list(range(min(args.images, len(data)))))
+        loss = create_loss(config.train.loss, config.train.vgg_weights)
+        with torch.no_grad():
+            edges = model.edge_map(model.detect(images).keypoints, images.shape[-2:])
+            losses = []
+            for drawn in (edges, torch.zeros_like(edges)):
+                rebuilt, _ = model.rebuild(images, drawn, torch.Generator().manual_seed(0))
+                losses.append(float(loss(rebuilt.float(), images)))
+        print(
+            f"{demo}: loss {losses[0]:.3f} with the edge map (largest value "
+            f"{float(edges.max()):.2g}), {losses[1]:.3f} without it"
+        )
+
+
+if __name__ == "__main__":
+    main()
