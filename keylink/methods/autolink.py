@@ -37,11 +37,26 @@ class EdgeGraph(nn.Module):
         w0 = math.atanh(init) if saturate else init
         theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
         self.theta = nn.Parameter(torch.full((len(self.pairs),), theta0))
+        # Running mean length of each edge over training (normalised units; NaN: not yet seen).
+        # An edge between two keypoints that sit on one spot draws a dot, not a link.
+        self.register_buffer("mean_length", torch.full((len(self.pairs),), math.nan))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Runs saved before mean_length existed load with it unknown.
+        state_dict.setdefault(prefix + "mean_length", torch.full_like(self.mean_length, math.nan))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def weights(self) -> torch.Tensor:
         w = F.softplus(self.scale * self.theta)
         # Saturating at 1 keeps one edge from growing without bound and starving the rest.
         return torch.tanh(w) if self.saturate else w
+
+    @torch.no_grad()
+    def track_lengths(self, keypoints: torch.Tensor, momentum: float = 0.01) -> None:
+        """Update the running mean length of each edge from (B, K, 2) keypoints."""
+        lengths = edge_lengths(keypoints.detach().float(), self.pairs)
+        seen = self.mean_length.isfinite()
+        self.mean_length.copy_(torch.where(seen, self.mean_length.lerp(lengths, momentum), lengths))
 
     @torch.no_grad()
     def decay_by_length(self, keypoints: torch.Tensor, amount: float) -> None:
@@ -121,14 +136,22 @@ class AutoLink(nn.Module):
     ) -> list[tuple[int, int, float]]:
         """Edges whose weight survived training, strongest first: (i, j, weight), 0-based. At
         most ``max_edges`` (default: the config's, else K - 1), each at least ``threshold`` times
-        the strongest weight (default: the config's)."""
+        the strongest weight (default: the config's). Edges whose keypoints sat on one spot
+        in training (mean length below the edge's width) are no links and are left out."""
         cfg = self.config
         threshold = cfg.skeleton_threshold if threshold is None else threshold
         if max_edges is None:
             max_edges = cfg.keypoints - 1 if cfg.skeleton_edges is None else cfg.skeleton_edges
         w = self.graph.weights().detach().cpu()
+        # NaN (never measured) compares False, so such edges stay in.
+        dot = (self.graph.mean_length.cpu() < math.sqrt(cfg.edge_thickness)).tolist()
         ranked = sorted(
-            zip(self.graph.pairs.tolist(), w.tolist(), strict=True), key=lambda e: -e[1]
+            (
+                ((i, j), wij)
+                for (i, j), wij, d in zip(self.graph.pairs.tolist(), w.tolist(), dot, strict=True)
+                if not d
+            ),
+            key=lambda e: -e[1],
         )
-        floor = threshold * max(w.tolist(), default=0.0)  # a single keypoint has no pairs
+        floor = threshold * max((wij for _, wij in ranked), default=0.0)  # none: no pairs left
         return [(int(i), int(j), float(wij)) for (i, j), wij in ranked[:max_edges] if wij >= floor]

@@ -66,6 +66,32 @@ def test_skeleton_is_not_hidden_by_one_dominant_edge_and_has_at_most_k_minus_1_e
     assert [(i, j) for i, j, _ in model.skeleton(threshold=0.5)] == [(0, 1)]
 
 
+def test_skeleton_leaves_out_edges_between_keypoints_on_one_spot():
+    """A clump of keypoints links up with strong, zero-length edges that draw a dot: those are no
+    skeleton edges, and they do not set the bar for the real ones either."""
+    model = AutoLink(ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny"))
+    # Keypoints 0 and 1 share a spot; 2 and 3 are apart from them and from each other.
+    keypoints = torch.tensor([[[0.0, 0.0], [0.0, 0.001], [0.5, 0.5], [-0.5, 0.5]]])
+    for _ in range(3):
+        model.graph.track_lengths(keypoints)
+    assert model.graph.mean_length[0].item() == pytest.approx(0.001)
+    with torch.no_grad():
+        model.graph.theta.fill_(-0.02)  # dead
+        model.graph.theta[0] = 0.02  # (0, 1): the dot, by far the strongest
+        model.graph.theta[5] = 0.001  # (2, 3): a real edge, 1/16 of the dot
+    assert [(i, j) for i, j, _ in model.skeleton()] == [(2, 3)]
+
+
+def test_runs_saved_before_edge_lengths_were_tracked_still_load():
+    config = ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny")
+    old = AutoLink(config).state_dict()
+    del old["graph.mean_length"]
+    model = AutoLink(config)
+    model.load_state_dict(old)
+    assert model.graph.mean_length.isnan().all()
+    assert len(model.skeleton()) == 3  # unknown lengths leave every edge in
+
+
 def test_presets():
     model, train = preset("paper", 32)
     assert (model.image_size, train.batch_size, train.lr, train.steps) == (128, 64, 1e-4, 20_000)
