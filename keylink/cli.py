@@ -268,7 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--images", type=_positive_int, default=3000, help="synthetic training images")
     d.add_argument("--seed", type=int, default=0, help="random seed")
-    d.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    d.add_argument(
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bars or stage lines; the results still print",
+    )
     return parser
 
 

@@ -127,20 +127,23 @@ def run_demo(
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     save_png(out / "demo.png", _pictures(annotations, true_xy[half:], half))
-    say(
+    # The results print even without progress output.
+    print(
         f"Keypoint error after a linear fit: {error:.2f} px ({metrics['error_percent_of_image']}% "
         f"of the {IMAGE_SIZE} px image); an untrained detector: {untrained_error:.2f} px; "
         f"predicting the mean pose: {baseline:.2f} px."
     )
-    say(
+    print(
         f"Skeleton: {skeleton.along_bones} of its {skeleton.edges} edges run along the true "
         f"skeleton (within {LIMB_TOLERANCE:g} px in most figures); {skeleton.on_bones} join the "
         f"two ends of a true bone, finding {skeleton.bones_found} of the {skeleton.bones} bones "
         f"({len(metrics['skeleton_vs_truth']['joints_followed'])} of {true_xy.shape[1]} joints "
         f"followed within {JOINT_RADIUS:g} px)."
     )
-    say(f"Pictures: {out / 'demo.png'} (discovered keypoints and skeleton | true skeleton)")
-    say(f"Annotations: {out / 'annotations' / 'annotations.json'}; metrics: {out / 'metrics.json'}")
+    print(f"Pictures: {out / 'demo.png'} (discovered keypoints and skeleton | true skeleton)")
+    print(
+        f"Annotations: {out / 'annotations' / 'annotations.json'}; metrics: {out / 'metrics.json'}"
+    )
     return metrics
 
 
