@@ -134,11 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="edge weights capped at 1 (tanh) instead of unbounded (cpu preset: capped)",
     )
     t.add_argument(
+        "--edge-normalize",
+        action=argparse.BooleanOptionalAction,
+        help="draw the edges relative to the strongest, whose weight counts as 1, so the edge "
+        "map stays visible to a bf16 decoder as the weights shrink (default: off, as in the "
+        "paper)",
+    )
+    t.add_argument(
         "--edge-lr",
         type=_positive_float,
         help="learning rate of the edge weights (default: --lr). For articulated figures, "
-        "--no-edge-saturate --edge-lr 1e-4 --edge-length-decay 1 --separation-sigma 0.2 put "
-        "keypoints on the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
+        "--no-edge-saturate --edge-normalize --edge-lr 1e-4 --edge-length-decay 1 "
+        "--separation-sigma 0.2 --separation-kernel laplace put keypoints on the limbs and "
+        "edges along them (what keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
         "--edge-length-decay",
@@ -337,6 +345,7 @@ def _train(args: argparse.Namespace) -> None:
         equivariance=args.equivariance,
         warp_elastic=args.warp_elastic,
         edge_saturate=args.edge_saturate,
+        edge_normalize=args.edge_normalize,
         edge_lr=args.edge_lr,
         edge_length_decay=args.edge_length_decay,
         separation_sigma=args.separation_sigma,

@@ -31,6 +31,9 @@ class ModelConfig:
     edge_scale: float = 512.0
     edge_init: float = 0.018
     edge_saturate: bool = False  # edge weights tanh(softplus(...)) <= 1 instead of unbounded
+    # Draw edges relative to the strongest (its weight 1): a faint edge map drowns in the bf16
+    # rounding of the decoder's first layer (BENCHMARKS.md, session 8).
+    edge_normalize: bool = False
     mask_grid: int = 16
     mask_drop: float = 0.8
     # The skeleton: the strongest edges, at most skeleton_edges of them (None: keypoints - 1, as

@@ -121,11 +121,13 @@ def test_equivariance_options_reach_the_run_config(figure_folder, tmp_path):
 
 def test_edge_and_separation_options_reach_the_run_config(figure_folder, tmp_path):
     run = tmp_path / "run"
-    args = ["--no-edge-saturate", "--edge-lr", "1e-4", "--edge-length-decay", "0.3", *TINY]
+    args = ["--no-edge-saturate", "--edge-normalize", "--edge-lr", "1e-4", *TINY]
+    args += ["--edge-length-decay", "0.3"]
     args += ["--separation-sigma", "0.2", "--separation-kernel", "laplace"]
     assert main(["train", str(figure_folder / "images"), "--out", str(run), *args]) == 0
     config = json.loads((run / "config.json").read_text())
     assert config["model"]["edge_saturate"] is False
+    assert config["model"]["edge_normalize"] is True
     train = config["train"]
     assert (train["edge_lr"], train["edge_length_decay"], train["separation_sigma"]) == (
         1e-4,

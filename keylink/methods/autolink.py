@@ -35,8 +35,8 @@ class EdgeGraph(nn.Module):
         self.saturate = saturate
         self.register_buffer("pairs", all_pairs(k), persistent=False)
         w0 = math.atanh(init) if saturate else init
-        theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
-        self.theta = nn.Parameter(torch.full((len(self.pairs),), theta0))
+        self.theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
+        self.theta = nn.Parameter(torch.full((len(self.pairs),), self.theta0))
         # Running mean length of each edge over training (normalised units; NaN: not yet seen).
         # An edge between two keypoints that sit on one spot draws a dot, not a link.
         self.register_buffer("mean_length", torch.full((len(self.pairs),), math.nan))
@@ -65,6 +65,13 @@ class EdgeGraph(nn.Module):
         optimiser, as AdamW's weight decay is: the shrink does not depend on gradient scale."""
         self.theta -= amount * edge_lengths(keypoints, self.pairs)
 
+    @torch.no_grad()
+    def recentre(self) -> None:
+        """Shift every logit so that the strongest is back at its starting value. For edges drawn
+        relative to the strongest only differences count; without this the common part drifts
+        down with the length decay until the weights underflow to zero."""
+        self.theta -= self.theta.max() - self.theta0
+
 
 @dataclass
 class Detection:
@@ -92,10 +99,13 @@ class AutoLink(nn.Module):
         return Detection(keypoints, confidence, logits)
 
     def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        weights = self.graph.weights()
+        if self.config.edge_normalize:
+            weights = weights / weights.max()
         return draw_edge_map(
             keypoints.float(),
             self.graph.pairs,
-            self.graph.weights(),
+            weights,
             size,
             self.config.edge_thickness * self.thickness_scale,
         )

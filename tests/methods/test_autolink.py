@@ -40,6 +40,31 @@ def test_forward_shapes_and_masking(device):
     assert 0.05 < (out["masked"] == 0).float().mean().item() / 1.0 < 0.95
 
 
+def test_normalized_edges_are_drawn_relative_to_the_strongest():
+    cfg = ModelConfig(keypoints=3, image_size=32, thickness=4e-3, edge_normalize=True)
+    model = AutoLink(cfg)
+    keypoints = torch.tensor([[[-15.0, 1.0], [15.0, 1.0], [1.0, 17.0]]]) / 32  # pixel centres
+    with torch.no_grad():
+        model.graph.theta.copy_(torch.tensor([-0.01, -0.012, -0.015]))  # all faint (< 0.01)
+    faint = model.edge_map(keypoints, (32, 32))
+    assert faint.max().item() == pytest.approx(1.0, abs=1e-6)  # the strongest edge draws at 1
+    with torch.no_grad():
+        model.graph.theta -= 0.005  # every weight shrinks about 13-fold: the same picture
+    torch.testing.assert_close(model.edge_map(keypoints, (32, 32)), faint, atol=1e-3, rtol=0)
+    # Only relative strength is learned: a shift common to all edge logits gets no gradient.
+    model.edge_map(keypoints, (32, 32)).sum().backward()
+    grad = model.graph.theta.grad
+    assert grad.abs().min() > 1.0  # every edge learns, relative to the others:
+    assert grad.sum().item() == pytest.approx(0.0, abs=0.01 * grad.abs().max().item())
+    # Recentring undoes such a shift (the length decay makes one every step) before the weights
+    # underflow: the strongest is back at its starting weight, the picture unchanged.
+    with torch.no_grad():
+        model.graph.theta -= 0.5  # weights near exp(-260)
+    model.graph.recentre()
+    assert model.graph.weights().max().item() == pytest.approx(cfg.edge_init, rel=1e-4)
+    torch.testing.assert_close(model.edge_map(keypoints, (32, 32)), faint, atol=2e-3, rtol=0)
+
+
 def test_skeleton_keeps_edges_whose_weight_survived():
     model = AutoLink(ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny"))
     with torch.no_grad():
