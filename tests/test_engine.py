@@ -8,7 +8,9 @@ from keylink.data.dataset import from_arrays
 from keylink.engine import RunError, latest_checkpoint, load_run, train
 
 
-def tiny_config(steps: int, edge_saturate: bool = False, **train_kw) -> RunConfig:
+def tiny_config(
+    steps: int, edge_saturate: bool = False, edge_normalize: bool = False, **train_kw
+) -> RunConfig:
     model = ModelConfig(
         keypoints=4,
         image_size=32,
@@ -16,6 +18,7 @@ def tiny_config(steps: int, edge_saturate: bool = False, **train_kw) -> RunConfi
         decoder="decoder_tiny",
         mask_grid=8,
         edge_saturate=edge_saturate,
+        edge_normalize=edge_normalize,
     )
     train_cfg = TrainConfig(
         steps=steps, batch_size=4, warmup_steps=2, log_every=1, checkpoint_every=2, **train_kw
@@ -40,8 +43,14 @@ def weights(run_dir):
         {},
         {"edge_saturate": True, "equivariance": 1.0, "warp_elastic": 0.05},
         {"edge_length_decay": 0.3, "edge_lr": 1e-4},
+        {
+            "edge_normalize": True,
+            "edge_length_decay": 1.0,
+            "separation": 0.1,
+            "separation_kernel": "laplace",
+        },
     ],
-    ids=["plain", "cpu-extras", "length-decay"],
+    ids=["plain", "cpu-extras", "length-decay", "figure-settings"],
 )
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, extras):
     straight = train(tiny_config(6, **extras), data, tmp_path / "a", progress=False)
@@ -70,6 +79,17 @@ def test_length_decay_turns_edges_down_in_training(tmp_path, data):
     )
     plain, decayed = weights(tmp_path / "a"), weights(tmp_path / "b")
     assert (decayed["graph.theta"] < plain["graph.theta"]).all()
+
+
+def test_normalized_edges_do_not_drift_down_under_the_length_decay(tmp_path, data):
+    config = tiny_config(3, edge_normalize=True, edge_lr=1e-3, edge_length_decay=100.0)
+    train(config, data, tmp_path / "a", progress=False)
+    theta = weights(tmp_path / "a")["graph.theta"]
+    # The strongest edge stays at its starting weight; the others keep their relative strength.
+    assert float(theta.max()) * config.model.edge_scale == pytest.approx(
+        np.log(np.expm1(config.model.edge_init)), abs=1e-3
+    )
+    assert float(theta.min()) < float(theta.max())
 
 
 def test_run_folder_contents_and_loading(tmp_path, data):
