@@ -36,9 +36,9 @@ def main() -> None:
             edges = model.edge_map(model.detect(images).keypoints, images.shape[-2:])
             losses = []
             for drawn in (edges, torch.zeros_like(edges)):
-                rebuilt, _ = model.rebuild(images, drawn, torch.Generator().manual_seed(0))
+                rebuilt, masked = model.rebuild(images, drawn, torch.Generator().manual_seed(0))
                 losses.append(float(loss(rebuilt.float(), images)))
-            signal, error = first_layer_edge_signal(model, images, edges)
+            signal, error = first_layer_edge_signal(model, masked, edges)
         print(
             f"{demo}: loss {losses[0]:.3f} with the edge map (largest value "
             f"{float(edges.max()):.2g}), {losses[1]:.3f} without it; in the first layer the edge "
@@ -46,11 +46,11 @@ def main() -> None:
         )
 
 
-def first_layer_edge_signal(model, images, edges) -> tuple[float, float]:
+def first_layer_edge_signal(model, masked, edges) -> tuple[float, float]:
     """Mean |what the edges add| to the decoder's first conv (fp32), and the mean error of the
-    same difference in bf16 autocast, where each output is rounded with the image's part."""
+    same difference in bf16 autocast, where each output is rounded with the masked image's part
+    (``masked``: the masked images the decoder was given)."""
     conv = next(m for m in model.decoder.modules() if isinstance(m, torch.nn.Conv2d))
-    _, masked = model.rebuild(images, edges, torch.Generator().manual_seed(0))
     image_part = model.alpha * (masked * 2 - 1)
     with_edges = torch.cat([image_part, edges], 1)
     without = torch.cat([image_part, torch.zeros_like(edges)], 1)
