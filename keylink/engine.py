@@ -353,8 +353,7 @@ def train(
             model.graph.track_lengths(out["keypoints"])
             if tc.edge_length_decay > 0:
                 model.graph.decay_by_length(out["keypoints"], tc.edge_length_decay * edge_lr)
-            if config.model.edge_normalize:
-                model.graph.recentre()
+            model.graph.recentre()
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)
@@ -365,7 +364,7 @@ def train(
                 left=clock(pace.left(tc.steps - step, tc.batch_size)),
             )
             if step % tc.log_every == 0 or step == tc.steps:
-                w = model.graph.weights().detach()
+                w = model.graph.drawn_weights().detach()
                 record = {
                     "step": step,
                     "loss": round(loss_value, 6),

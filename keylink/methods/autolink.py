@@ -25,14 +25,21 @@ class EdgeGraph(nn.Module):
 
     ``w = softplus(scale * theta)``: the scale acts as a learning-rate multiplier for the edges,
     and theta starts where every weight is ``init`` (nearly off). With ``saturate`` the weight is
-    ``tanh`` of that, at most 1 (the cpu preset; unbounded weights let one edge take over)."""
+    ``tanh`` of that, at most 1 (the cpu preset; unbounded weights let one edge take over). With
+    ``normalize`` edges are drawn relative to the strongest, and only relative strength counts."""
 
     def __init__(
-        self, k: int, scale: float = 512.0, init: float = 0.018, saturate: bool = False
+        self,
+        k: int,
+        scale: float = 512.0,
+        init: float = 0.018,
+        saturate: bool = False,
+        normalize: bool = False,
     ) -> None:
         super().__init__()
         self.scale = scale
         self.saturate = saturate
+        self.normalize = normalize
         self.register_buffer("pairs", all_pairs(k), persistent=False)
         w0 = math.atanh(init) if saturate else init
         self.theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
@@ -51,6 +58,12 @@ class EdgeGraph(nn.Module):
         # Saturating at 1 keeps one edge from growing without bound and starving the rest.
         return torch.tanh(w) if self.saturate else w
 
+    def drawn_weights(self) -> torch.Tensor:
+        """The weights the edge map is drawn with: relative to the strongest when normalising
+        (a faint edge map drowns in the bf16 rounding of the decoder's first layer)."""
+        w = self.weights()
+        return w / w.max() if self.normalize else w
+
     @torch.no_grad()
     def track_lengths(self, keypoints: torch.Tensor, momentum: float = 0.01) -> None:
         """Update the running mean length of each edge from (B, K, 2) keypoints."""
@@ -67,10 +80,11 @@ class EdgeGraph(nn.Module):
 
     @torch.no_grad()
     def recentre(self) -> None:
-        """Shift every logit so that the strongest is back at its starting value. For edges drawn
-        relative to the strongest only differences count; without this the common part drifts
-        down with the length decay until the weights underflow to zero."""
-        self.theta -= self.theta.max() - self.theta0
+        """When normalising, shift every logit so that the strongest is back at its starting
+        value. Only differences count then; without this the common part drifts down with the
+        length decay until the weights underflow to zero. Without normalising: nothing."""
+        if self.normalize:
+            self.theta -= self.theta.max() - self.theta0
 
 
 @dataclass
@@ -87,7 +101,11 @@ class AutoLink(nn.Module):
         self.detector = create_model(config.detector, 3, config.keypoints)
         self.decoder = create_model(config.decoder, 4, 3)
         self.graph = EdgeGraph(
-            config.keypoints, config.edge_scale, config.edge_init, config.edge_saturate
+            config.keypoints,
+            config.edge_scale,
+            config.edge_init,
+            config.edge_saturate,
+            config.edge_normalize,
         )
         self.alpha = nn.Parameter(torch.ones(()))  # scales the masked image fed to the decoder
         self.thickness_scale = 1.0  # a training curriculum may start with thicker edges
@@ -99,13 +117,10 @@ class AutoLink(nn.Module):
         return Detection(keypoints, confidence, logits)
 
     def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        weights = self.graph.weights()
-        if self.config.edge_normalize:
-            weights = weights / weights.max()
         return draw_edge_map(
             keypoints.float(),
             self.graph.pairs,
-            weights,
+            self.graph.drawn_weights(),
             size,
             self.config.edge_thickness * self.thickness_scale,
         )

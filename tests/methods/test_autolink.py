@@ -132,6 +132,16 @@ def test_saturating_edge_weights_start_at_init_and_stay_below_one():
     assert graph.weights().max().item() <= 1.0
 
 
+def test_plain_edge_weights_are_drawn_as_they_are_and_never_recentred():
+    graph = EdgeGraph(4, init=0.018)
+    with torch.no_grad():
+        graph.theta[0] -= 0.01
+    before = graph.theta.detach().clone()
+    torch.testing.assert_close(graph.drawn_weights(), graph.weights())
+    graph.recentre()
+    torch.testing.assert_close(graph.theta.detach(), before)
+
+
 @pytest.mark.slow
 def test_keypoints_learn_to_follow_the_joints(tmp_path):
     """After a short training on synthetic figures (the demo's pipeline: 128 px images resized to
