@@ -120,8 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--equivariance",
         type=_non_negative_float,
         help="weight of the term that makes keypoints follow a random warp of the image (cpu "
-        "preset 30: best on faces; 1 with --warp-elastic 0 for a small animal in a large "
-        "frame, see BENCHMARKS.md; 0: off)",
+        "preset 30: best on faces; 10 for thin articulated figures, 1 with --warp-elastic 0 "
+        "for a small animal in a large frame, see BENCHMARKS.md; 0: off)",
     )
     t.add_argument(
         "--warp-elastic",
@@ -145,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="learning rate of the edge weights (default: --lr). For articulated figures, "
         "--no-edge-saturate --edge-normalize --edge-lr 1e-4 --edge-length-decay 1 "
-        "--separation-sigma 0.2 --separation-kernel laplace put keypoints on the limbs and "
-        "edges along them (what keylink demo uses; BENCHMARKS.md)",
+        "--separation-sigma 0.2 --separation-kernel laplace --equivariance 10 put keypoints on "
+        "the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
         "--edge-length-decay",
@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
             "skeleton on them with the cpu preset (with settings for articulated figures: "
-            "unbounded, slow, length-decayed edge weights and a wider keypoints-apart term), "
+            "slow, length-decayed edge weights drawn relative to the strongest, a keypoints-apart "
+            "term that pushes hardest where keypoints meet, a weaker warp-following term), "
             "annotate held-out images, and write pictures of the discovered keypoints beside the "
             "true skeleton plus the keypoint error after a linear fit."
         ),
