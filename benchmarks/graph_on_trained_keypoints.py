@@ -43,9 +43,7 @@ def main() -> None:
     mc = config.model
     mc.edge_saturate = mc.edge_saturate and not args.unsaturated
     mc.mask_drop = args.mask_drop if args.mask_drop is not None else mc.mask_drop
-    model.graph = EdgeGraph(
-        mc.keypoints, mc.edge_scale, mc.edge_init, mc.edge_saturate, mc.edge_normalize
-    )
+    model.graph = EdgeGraph.from_config(mc)
     device = torch.device("cpu")
     model = prepare(model, device).train()
     model.detector.requires_grad_(False)

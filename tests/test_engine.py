@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -90,6 +92,9 @@ def test_normalized_edges_do_not_drift_down_under_the_length_decay(tmp_path, dat
         np.log(np.expm1(config.model.edge_init)), abs=1e-3
     )
     assert float(theta.min()) < float(theta.max())
+    # The log counts edges as drawn: the strongest always draws at 1, however faint its weight.
+    log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert all(record["edges_on"] >= 1 for record in log)
 
 
 def test_run_folder_contents_and_loading(tmp_path, data):

@@ -48,6 +48,16 @@ class EdgeGraph(nn.Module):
         # An edge between two keypoints that sit on one spot draws a dot, not a link.
         self.register_buffer("mean_length", torch.full((len(self.pairs),), math.nan))
 
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> EdgeGraph:
+        return cls(
+            config.keypoints,
+            config.edge_scale,
+            config.edge_init,
+            config.edge_saturate,
+            config.edge_normalize,
+        )
+
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
         # Runs saved before mean_length existed load with it unknown.
         state_dict.setdefault(prefix + "mean_length", torch.full_like(self.mean_length, math.nan))
@@ -100,13 +110,7 @@ class AutoLink(nn.Module):
         self.config = config
         self.detector = create_model(config.detector, 3, config.keypoints)
         self.decoder = create_model(config.decoder, 4, 3)
-        self.graph = EdgeGraph(
-            config.keypoints,
-            config.edge_scale,
-            config.edge_init,
-            config.edge_saturate,
-            config.edge_normalize,
-        )
+        self.graph = EdgeGraph.from_config(config)
         self.alpha = nn.Parameter(torch.ones(()))  # scales the masked image fed to the decoder
         self.thickness_scale = 1.0  # a training curriculum may start with thicker edges
 

@@ -1,0 +1,123 @@
+"""Which joints a finished demo run follows, and how other rules would pick its skeleton.
+
+For each ``keylink demo`` folder, on its test figures: the mean distance (px) from each true joint
+to the keypoint that is nearest on average, with the median for the elbows and wrists (one
+keypoint nearest to both an elbow and its wrist sits between them); then the skeleton as the run
+picks it (the strongest K - 1 edges), as a maximum spanning tree of the edge weights, and as the
+K - 1 edges whose removal from the edge map raises the reconstruction loss most (first
+``--images`` test figures, one set of masks), each as edges / on bones / along bones.
+
+python benchmarks/demo_anatomy.py keylink-demo [more demo folders]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+
+from keylink import api
+from keylink.data.dataset import load_folder
+from keylink.data.images import Resize
+from keylink.data.synthetic import JOINT_NAMES, SKELETON
+from keylink.demo import JOINT_RADIUS, LIMB_TOLERANCE
+from keylink.evaluate import skeleton_agreement
+from keylink.geometry import draw_edge_map
+from keylink.io.coco import read_coco_keypoints
+from keylink.losses import create_loss
+
+ARM_JOINTS = ("left_elbow", "right_elbow", "left_wrist", "right_wrist")
+
+
+def spanning_tree(k: int, ranked: list[tuple[tuple[int, int], float]]) -> list[tuple[int, int]]:
+    """Kruskal on edges ranked strongest first: the maximum spanning forest."""
+    root = list(range(k))
+
+    def find(a: int) -> int:
+        while root[a] != a:
+            a = root[a]
+        return a
+
+    tree = []
+    for (i, j), _ in ranked:
+        a, b = find(i), find(j)
+        if a != b:
+            root[a] = b
+            tree.append((i, j))
+    return tree
+
+
+def loss_effects(demo: str, config, model, n_images: int) -> torch.Tensor:
+    """(E,) rise of the reconstruction loss when each edge alone is left out of the edge map."""
+    resize = Resize(config.model.image_size, config.model.resize)
+    data = load_folder(f"{demo}/data/test/images", resize, progress=False)
+    images = data.batch(list(range(min(n_images, len(data)))))
+    loss = create_loss(config.train.loss, config.train.vgg_weights)
+    size = images.shape[-2:]
+    keypoints = model.detect(images).keypoints
+    weights = model.graph.drawn_weights()
+
+    def loss_with(w: torch.Tensor) -> float:
+        edges = draw_edge_map(keypoints, model.graph.pairs, w, size, config.model.edge_thickness)
+        rebuilt, _ = model.rebuild(images, edges, torch.Generator().manual_seed(0))
+        return float(loss(rebuilt.float(), images))
+
+    base = loss_with(weights)
+    effects = torch.zeros(len(weights))
+    for e in range(len(weights)):
+        if weights[e] > 1e-3 * weights.max():  # fainter edges win no pixel: no effect
+            effects[e] = loss_with(torch.where(torch.arange(len(weights)) == e, 0.0, weights))
+            effects[e] -= base
+    return effects
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("demos", nargs="+", help="keylink demo output folders")
+    p.add_argument("--images", type=int, default=128, help="test figures for the loss effects")
+    args = p.parse_args()
+    for demo in args.demos:
+        config, model = api.load(f"{demo}/run")
+        model.eval()
+        _, found, _ = read_coco_keypoints(f"{demo}/annotations/annotations.json")
+        _, truth, _ = read_coco_keypoints(f"{demo}/data/test/annotations.json")
+        found, truth = found[..., :2], truth[..., :2]
+        dist = np.linalg.norm(found[:, :, None] - truth[:, None], axis=-1)  # (N, K, J)
+        nearest = dist.mean(0).argmin(0)  # per joint
+        print(demo)
+        print(
+            "  mean px to the nearest keypoint: "
+            + ", ".join(
+                f"{name} {dist[:, nearest[j], j].mean():.0f}" for j, name in enumerate(JOINT_NAMES)
+            )
+        )
+        for name in ARM_JOINTS:
+            j = JOINT_NAMES.index(name)
+            median = np.median(dist[:, nearest[j], j])
+            print(f"  {name}: keypoint {nearest[j] + 1}, median {median:.1f} px")
+
+        k = config.model.keypoints
+        chosen = [(i, j) for i, j, _ in model.skeleton()]
+        kept = {(i, j) for i, j, _ in model.skeleton(threshold=0.0, max_edges=10**6)}  # no dots
+        pairs = list(map(tuple, model.graph.pairs.tolist()))
+        weights = dict(zip(pairs, model.graph.weights().tolist(), strict=True))
+        by_weight = sorted(((e, weights[e]) for e in kept), key=lambda x: -x[1])
+        with torch.no_grad():
+            effects = loss_effects(demo, config, model, args.images)
+        effect = dict(zip(pairs, effects.tolist(), strict=True))
+        by_effect = sorted(((e, effect[e]) for e in kept), key=lambda x: -x[1])
+        rules = {
+            "strongest K - 1 (the run's)": chosen,
+            "maximum spanning tree": spanning_tree(k, by_weight),
+            "largest loss effect, K - 1": [e for e, v in by_effect[: k - 1] if v > 0],
+        }
+        for rule, edges in rules.items():
+            a = skeleton_agreement(found, edges, truth, SKELETON, JOINT_RADIUS, LIMB_TOLERANCE)
+            print(f"  {rule}: {a.edges} edges, {a.on_bones} on bones, {a.along_bones} along")
+        top = [f"{v:.4f}" for _, v in by_effect[:16]]
+        print(f"  largest loss effects: {', '.join(top)}")
+
+
+if __name__ == "__main__":
+    main()
