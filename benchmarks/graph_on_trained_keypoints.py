@@ -17,7 +17,7 @@ import torch
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
 from keylink.data.synthetic import JOINT_NAMES, SKELETON
-from keylink.engine import autocast, load_run, make_optimizer, prepare
+from keylink.engine import _optimizer, autocast, load_run, prepare
 from keylink.evaluate import skeleton_agreement
 from keylink.io.coco import read_coco_keypoints
 from keylink.losses import create_loss
@@ -47,7 +47,7 @@ def main() -> None:
     device = torch.device("cpu")
     model = prepare(model, device).train()
     model.detector.requires_grad_(False)
-    optimizer = make_optimizer(model, config.train.weight_decay)
+    optimizer = _optimizer(model, config.train.weight_decay)
     for group in optimizer.param_groups:
         group["lr"] = args.edge_lr if group["name"] == "edges" else args.lr
     loss_fn = create_loss(config.train.loss, None)

@@ -19,7 +19,7 @@ import torch
 
 from keylink.config import RunConfig, apply_overrides, preset
 from keylink.data.synthetic import JOINT_NAMES, SKELETON, generate
-from keylink.engine import make_optimizer
+from keylink.engine import _optimizer
 from keylink.geometry import draw_edge_map
 from keylink.losses import create_loss
 from keylink.methods.autolink import AutoLink
@@ -49,7 +49,7 @@ def learn(cfg: RunConfig, steps: int, images: int) -> None:
     mc, tc = cfg.model, cfg.train
     x_all, j_all = figures(images, mc.image_size)
     model = AutoLink(mc)
-    optimizer = make_optimizer(model, tc.weight_decay)
+    optimizer = _optimizer(model, tc.weight_decay)
     loss_fn = create_loss(tc.loss, tc.vgg_weights)
     g = torch.Generator().manual_seed(tc.seed)
     edge_lr = tc.edge_lr or tc.lr

@@ -99,12 +99,6 @@ class TrainConfig:
     separation_kernel: str = "gaussian"  # or "laplace": pushes hardest where keypoints meet
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
-    # Every reseed_every steps (0: never) while the share of the run done is within
-    # [reseed_from, reseed_until], keypoints the skeleton leaves out move to the middle of its
-    # longest edges (keylink.engine.reseed_idle_keypoints).
-    reseed_every: int = 0
-    reseed_from: float = 0.25
-    reseed_until: float = 0.6
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -135,13 +129,6 @@ class TrainConfig:
         for name in ("separation", "equivariance", "warp_elastic", "edge_length_decay"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.reseed_every < 0:
-            raise ConfigError(f"reseed_every must be >= 0, got {self.reseed_every}")
-        if not 0.0 <= self.reseed_from <= self.reseed_until <= 1.0:
-            raise ConfigError(
-                "need 0 <= reseed_from <= reseed_until <= 1, got "
-                f"{self.reseed_from} and {self.reseed_until}"
-            )
         if not 0.0 <= self.lr_decay <= 1.0:
             raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
         if self.loss not in LOSSES:

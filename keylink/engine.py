@@ -265,7 +265,7 @@ def scheduled_lr(base: float, step: int, warmup: int, progress: float, decay: fl
     return lr * 0.5 * (1 + math.cos(math.pi * t))
 
 
-def make_optimizer(model: AutoLink, weight_decay: float) -> torch.optim.Optimizer:
+def _optimizer(model: AutoLink, weight_decay: float) -> torch.optim.Optimizer:
     # No decay on the edge logits and alpha: decay would pull every edge weight towards softplus(0).
     special = {id(model.graph.theta), id(model.alpha)}
     rest = [p for p in model.parameters() if id(p) not in special]
@@ -275,37 +275,6 @@ def make_optimizer(model: AutoLink, weight_decay: float) -> torch.optim.Optimize
         {"params": [model.graph.theta], "weight_decay": 0.0, "name": "edges"},
     ]
     return torch.optim.AdamW(groups)
-
-
-def _with_optimizer_state(param: torch.Tensor, optimizer: torch.optim.Optimizer) -> list:
-    """The parameter and its per-element optimiser state (Adam's moments), to edit together."""
-    state = optimizer.state.get(param, {})
-    moments = [v for v in state.values() if torch.is_tensor(v) and v.shape == param.shape]
-    return [param.data, *moments]
-
-
-@torch.no_grad()
-def reseed_idle_keypoints(
-    model: AutoLink, optimizer: torch.optim.Optimizer
-) -> list[tuple[int, int, int]]:
-    """Move each keypoint the skeleton leaves out to the middle of one of its longest edges
-    (:meth:`AutoLink.reseed_plan`). An idle keypoint has no drawn edge, so reconstruction sends
-    it no gradient and it never comes back by itself. Its heatmap logits become the mean of the
-    edge's two keypoints' (the detector's head is a 1x1 conv, so averaging its rows averages
-    the logits), whose soft-argmax lies between them; its edges to both start as strong as the
-    edge. Returns the moves (idle, a, b)."""
-    plan = model.reseed_plan()
-    head, graph = model.detector.head, model.graph
-    for idle, a, b in plan:
-        for param in (head.weight, head.bias):
-            for t in _with_optimizer_state(param, optimizer):
-                t[idle] = (t[a] + t[b]) / 2
-        ab = graph.pair_index(a, b)
-        halves = [graph.pair_index(idle, a), graph.pair_index(idle, b)]
-        for t in _with_optimizer_state(graph.theta, optimizer):
-            t[halves] = t[ab].clone()
-        graph.mean_length[halves] = graph.mean_length[ab] / 2
-    return plan
 
 
 def train(
@@ -326,7 +295,7 @@ def train(
     device = select_device(tc.device)
     torch.manual_seed(tc.seed)
     model = prepare(AutoLink(config.model), device)
-    optimizer = make_optimizer(model, tc.weight_decay)
+    optimizer = _optimizer(model, tc.weight_decay)
     generator = torch.Generator().manual_seed(tc.seed)
     loss_fn = create_loss(tc.loss, tc.vgg_weights)
     if isinstance(loss_fn, torch.nn.Module):
@@ -386,14 +355,6 @@ def train(
                 model.graph.decay_by_length(out["keypoints"], tc.edge_length_decay * edge_lr)
             model.graph.recentre()
             step += 1
-            if (
-                tc.reseed_every
-                and step % tc.reseed_every == 0
-                and tc.reseed_from <= progress <= tc.reseed_until
-            ):
-                moves = reseed_idle_keypoints(model, optimizer)
-                if moves:
-                    metrics.write(json.dumps({"step": step, "reseeded": moves}) + "\n")
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)
             bar.update(1)

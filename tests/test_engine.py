@@ -1,5 +1,4 @@
 import json
-from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -8,35 +7,23 @@ from safetensors.torch import load_file
 
 from keylink.config import ModelConfig, RunConfig, TrainConfig
 from keylink.data.dataset import from_arrays
-from keylink.engine import (
-    RunError,
-    latest_checkpoint,
-    load_run,
-    make_optimizer,
-    reseed_idle_keypoints,
-    train,
-)
-from keylink.methods.autolink import AutoLink
+from keylink.engine import RunError, latest_checkpoint, load_run, train
 
 
-def tiny_config(steps: int, **settings) -> RunConfig:
-    """A tiny run; ``settings`` are ModelConfig or TrainConfig fields."""
-    model_fields = {f.name for f in fields(ModelConfig)}
+def tiny_config(
+    steps: int, edge_saturate: bool = False, edge_normalize: bool = False, **train_kw
+) -> RunConfig:
     model = ModelConfig(
         keypoints=4,
         image_size=32,
         detector="detector_tiny",
         decoder="decoder_tiny",
         mask_grid=8,
-        **{k: v for k, v in settings.items() if k in model_fields},
+        edge_saturate=edge_saturate,
+        edge_normalize=edge_normalize,
     )
     train_cfg = TrainConfig(
-        steps=steps,
-        batch_size=4,
-        warmup_steps=2,
-        log_every=1,
-        checkpoint_every=2,
-        **{k: v for k, v in settings.items() if k not in model_fields},
+        steps=steps, batch_size=4, warmup_steps=2, log_every=1, checkpoint_every=2, **train_kw
     )
     return RunConfig(images="memory", model=model, train=train_cfg)
 
@@ -63,19 +50,9 @@ def weights(run_dir):
             "edge_length_decay": 1.0,
             "separation": 0.1,
             "separation_kernel": "laplace",
-            "equivariance": 1.0,
-        },
-        {
-            # A strong length decay leaves keypoints idle within steps; thin edges are no dots.
-            "edge_normalize": True,
-            "edge_length_decay": 100.0,
-            "thickness": 1e-3,
-            "reseed_every": 1,
-            "reseed_from": 0.0,  # the whole run: the interrupted run's first part is shorter
-            "reseed_until": 1.0,
         },
     ],
-    ids=["plain", "cpu-extras", "length-decay", "figure-settings", "reseeding"],
+    ids=["plain", "cpu-extras", "length-decay", "figure-settings"],
 )
 def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, extras):
     straight = train(tiny_config(6, **extras), data, tmp_path / "a", progress=False)
@@ -118,57 +95,6 @@ def test_normalized_edges_do_not_drift_down_under_the_length_decay(tmp_path, dat
     # The log counts edges as drawn: the strongest always draws at 1, however faint its weight.
     log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
     assert all(record["edges_on"] >= 1 for record in log)
-
-
-def test_reseeding_moves_an_idle_keypoint_between_the_ends_of_an_edge_with_its_optimizer_state(
-    data,
-):
-    config = tiny_config(1).model
-    model = AutoLink(config)
-    optimizer = make_optimizer(model, 1e-3)
-    images = data.batch(torch.arange(4))
-    model(images)["reconstruction"].mean().backward()
-    optimizer.step()  # Adam's moments exist now
-    graph = model.graph
-    with torch.no_grad():
-        graph.theta.fill_(-0.02)
-        graph.theta[graph.pair_index(0, 1)] = 0.01  # the one edge: keypoints 2 and 3 are idle
-        graph.mean_length.fill_(1.5)  # longer than the edges are thick: no dots
-    before = model.detect(images).keypoints.detach()
-
-    assert reseed_idle_keypoints(model, optimizer) == [(2, 0, 1)]  # 3: no edge left to go to
-    after = model.detect(images).keypoints.detach()
-    # The head's logits for 2 are the mean of 0's and 1's: its keypoint lies between theirs,
-    # where the mean of two heatmaps' soft-argmaxes would be if neither overlapped the other.
-    torch.testing.assert_close(after[:, [0, 1, 3]], before[:, [0, 1, 3]])
-    between = (after[:, 2] - before[:, 0]).norm(dim=-1) + (after[:, 2] - before[:, 1]).norm(dim=-1)
-    assert (between < 1.2 * (before[:, 0] - before[:, 1]).norm(dim=-1) + 0.05).all()
-    # Edges to both ends start as strong as the edge; the optimiser's moments follow along.
-    w = graph.weights()
-    ab, halves = graph.pair_index(0, 1), [graph.pair_index(2, 0), graph.pair_index(2, 1)]
-    torch.testing.assert_close(w[halves], w[ab].expand(2))
-    head = model.detector.head.weight
-    for moment in ("exp_avg", "exp_avg_sq"):
-        state = optimizer.state[head][moment]
-        torch.testing.assert_close(state[2], (state[0] + state[1]) / 2)
-        edge_state = optimizer.state[graph.theta][moment]
-        torch.testing.assert_close(edge_state[halves], edge_state[ab].expand(2))
-
-
-def test_reseeding_is_logged(tmp_path, data):
-    config = tiny_config(
-        6,
-        edge_normalize=True,
-        edge_length_decay=100.0,
-        thickness=1e-3,
-        reseed_every=1,
-        reseed_from=0.0,
-        reseed_until=1.0,
-    )
-    train(config, data, tmp_path / "a", progress=False)
-    log = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
-    reseeded = [record for record in log if "reseeded" in record]
-    assert reseeded and all(len(move) == 3 for r in reseeded for move in r["reseeded"])
 
 
 def test_run_folder_contents_and_loading(tmp_path, data):

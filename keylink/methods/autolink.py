@@ -37,7 +37,6 @@ class EdgeGraph(nn.Module):
         normalize: bool = False,
     ) -> None:
         super().__init__()
-        self.k = k
         self.scale = scale
         self.saturate = saturate
         self.normalize = normalize
@@ -63,12 +62,6 @@ class EdgeGraph(nn.Module):
         # Runs saved before mean_length existed load with it unknown.
         state_dict.setdefault(prefix + "mean_length", torch.full_like(self.mean_length, math.nan))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def pair_index(self, i: int, j: int) -> int:
-        """Position of the unordered pair (i, j) in ``pairs`` (and ``theta``)."""
-        i, j = min(i, j), max(i, j)
-        k = self.k
-        return i * (2 * k - i - 1) // 2 + (j - i - 1)
 
     def weights(self) -> torch.Tensor:
         w = F.softplus(self.scale * self.theta)
@@ -191,21 +184,3 @@ class AutoLink(nn.Module):
         )
         floor = threshold * max((wij for _, wij in ranked), default=0.0)  # none: no pairs left
         return [(int(i), int(j), float(wij)) for (i, j), wij in ranked[:max_edges] if wij >= floor]
-
-    def reseed_plan(self, idle_below: float = 0.1) -> list[tuple[int, int, int]]:
-        """(idle, a, b) for each keypoint whose strongest edge is below ``idle_below`` times the
-        strongest edge of all, paired with the skeleton's edges (a, b), longest first: where
-        :func:`keylink.engine.reseed_idle_keypoints` moves it. A long straight edge often
-        spans a bend (shoulder to wrist); a keypoint in its middle can find the bend. Fewer
-        edges than idle keypoints: the rest stay put."""
-        w = self.graph.weights().detach().cpu()
-        k = self.config.keypoints
-        table = torch.zeros(k, k)
-        i, j = self.graph.pairs.cpu().T
-        table[i, j] = table[j, i] = w
-        idle = (table.amax(1) < idle_below * w.max()).nonzero().flatten().tolist()
-        # Edges between keypoints that stay: an idle keypoint may still hold a faint one.
-        linked = [(a, b) for a, b, _ in self.skeleton() if a not in idle and b not in idle]
-        lengths = self.graph.mean_length.nan_to_num(0.0).tolist()
-        longest = sorted(linked, key=lambda e: -lengths[self.graph.pair_index(*e)])
-        return [(k, a, b) for k, (a, b) in zip(idle, longest, strict=False)]

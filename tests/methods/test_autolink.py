@@ -107,29 +107,6 @@ def test_skeleton_leaves_out_edges_between_keypoints_on_one_spot():
     assert [(i, j) for i, j, _ in model.skeleton()] == [(2, 3)]
 
 
-def test_pair_index_finds_each_unordered_pair():
-    graph = EdgeGraph(7)
-    for n, (i, j) in enumerate(graph.pairs.tolist()):
-        assert graph.pair_index(i, j) == graph.pair_index(j, i) == n
-
-
-def test_reseed_plan_sends_keypoints_the_skeleton_leaves_out_to_its_longest_edges():
-    model = AutoLink(ModelConfig(keypoints=6, detector="detector_tiny", decoder="decoder_tiny"))
-    graph = model.graph
-    with torch.no_grad():
-        graph.theta.fill_(-0.02)  # dead
-        graph.theta[graph.pair_index(0, 1)] = 0.01
-        graph.theta[graph.pair_index(2, 3)] = 0.01
-        graph.mean_length.fill_(0.3)
-        graph.mean_length[graph.pair_index(2, 3)] = 0.8  # the longest skeleton edge
-    # Keypoints 4 and 5 have no edge: the first goes to the longest edge, the next to the next.
-    assert model.reseed_plan() == [(4, 2, 3), (5, 0, 1)]
-    with torch.no_grad():
-        graph.theta[graph.pair_index(1, 4)] = 0.01
-        graph.theta[graph.pair_index(3, 5)] = 0.01
-    assert model.reseed_plan() == []  # every keypoint is linked
-
-
 def test_runs_saved_before_edge_lengths_were_tracked_still_load():
     config = ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny")
     old = AutoLink(config).state_dict()
