@@ -34,9 +34,6 @@ class ModelConfig:
     # Draw edges relative to the strongest (its weight 1): a faint edge map drowns in the bf16
     # rounding of the decoder's first layer (BENCHMARKS.md, session 8).
     edge_normalize: bool = False
-    # False: edges whose keypoints sit on one spot (mean length below the edge's width) are not
-    # drawn, so two keypoints gain nothing from sitting together (a dot is no link).
-    draw_dots: bool = True
     mask_grid: int = 16
     mask_drop: float = 0.8
     # The skeleton: the strongest edges, at most skeleton_edges of them (None: keypoints - 1, as

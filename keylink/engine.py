@@ -353,7 +353,7 @@ def train(
             model.graph.track_lengths(out["keypoints"])
             if tc.edge_length_decay > 0:
                 model.graph.decay_by_length(out["keypoints"], tc.edge_length_decay * edge_lr)
-            model.graph.recentre(None if model.config.draw_dots else model.dots())
+            model.graph.recentre()
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)

@@ -68,14 +68,11 @@ class EdgeGraph(nn.Module):
         # Saturating at 1 keeps one edge from growing without bound and starving the rest.
         return torch.tanh(w) if self.saturate else w
 
-    def drawn_weights(self, hidden: torch.Tensor | None = None) -> torch.Tensor:
+    def drawn_weights(self) -> torch.Tensor:
         """The weights the edge map is drawn with: relative to the strongest when normalising
-        (a faint edge map drowns in the bf16 rounding of the decoder's first layer). Edges
-        where the boolean ``hidden`` is set are drawn at 0."""
+        (a faint edge map drowns in the bf16 rounding of the decoder's first layer)."""
         w = self.weights()
-        if hidden is not None:
-            w = w.masked_fill(hidden, 0.0)
-        return w / w.max().clamp_min(1e-30) if self.normalize else w
+        return w / w.max() if self.normalize else w
 
     @torch.no_grad()
     def track_lengths(self, keypoints: torch.Tensor, momentum: float = 0.01) -> None:
@@ -92,14 +89,12 @@ class EdgeGraph(nn.Module):
         self.theta -= amount * edge_lengths(keypoints, self.pairs)
 
     @torch.no_grad()
-    def recentre(self, hidden: torch.Tensor | None = None) -> None:
-        """When normalising, shift every logit so that the strongest drawn one (not ``hidden``)
-        is back at its starting value. Only differences count then; without this the common
-        part drifts down with the length decay until the weights underflow to zero. Without
-        normalising: nothing."""
+    def recentre(self) -> None:
+        """When normalising, shift every logit so that the strongest is back at its starting
+        value. Only differences count then; without this the common part drifts down with the
+        length decay until the weights underflow to zero. Without normalising: nothing."""
         if self.normalize:
-            theta = self.theta if hidden is None or hidden.all() else self.theta[~hidden]
-            self.theta -= theta.max() - self.theta0
+            self.theta -= self.theta.max() - self.theta0
 
 
 @dataclass
@@ -125,17 +120,11 @@ class AutoLink(nn.Module):
         keypoints, confidence = soft_argmax(logits)
         return Detection(keypoints, confidence, logits)
 
-    def dots(self) -> torch.Tensor:
-        """(E,) bool: edges whose keypoints sat on one spot in training (mean length below the
-        edge's width): they draw a dot, not a link. Never measured: no dot."""
-        return self.graph.mean_length < math.sqrt(self.config.edge_thickness)
-
     def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-        hidden = None if self.config.draw_dots else self.dots()
         return draw_edge_map(
             keypoints.float(),
             self.graph.pairs,
-            self.graph.drawn_weights(hidden),
+            self.graph.drawn_weights(),
             size,
             self.config.edge_thickness * self.thickness_scale,
         )
@@ -184,7 +173,7 @@ class AutoLink(nn.Module):
             max_edges = cfg.keypoints - 1 if cfg.skeleton_edges is None else cfg.skeleton_edges
         w = self.graph.weights().detach().cpu()
         # NaN (never measured) compares False, so such edges stay in.
-        dot = self.dots().cpu().tolist()
+        dot = (self.graph.mean_length.cpu() < math.sqrt(cfg.edge_thickness)).tolist()
         ranked = sorted(
             (
                 ((i, j), wij)
