@@ -5,14 +5,20 @@ to the keypoint that is nearest on average, with the median for the elbows and w
 keypoint nearest to both an elbow and its wrist sits between them); then the skeleton as the run
 picks it (the strongest K - 1 edges), as a maximum spanning tree of the edge weights, and as the
 K - 1 edges whose removal from the edge map raises the reconstruction loss most (first
-``--images`` test figures, one set of masks), each as edges / on bones / along bones.
+``--images`` test figures, one set of masks), each as edges / on bones / along bones. Also the
+strongest edge and whether it is a dot (its keypoints on one spot), the keypoints whose strongest
+edge is under 0.05 of the strongest (idle: no gradient reaches them from the reconstruction), and
+how many edges that are no dots weigh over 0.1 of the strongest such edge. With ``--pictures``,
+``DEMO/tree.png`` shows the test figures with the maximum spanning tree as the skeleton.
 
-python benchmarks/demo_anatomy.py keylink-demo [more demo folders]
+python benchmarks/demo_anatomy.py keylink-demo [more demo folders] [--pictures]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import tempfile
 
 import numpy as np
 import torch
@@ -21,11 +27,12 @@ from keylink import api
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
 from keylink.data.synthetic import JOINT_NAMES, SKELETON
-from keylink.demo import JOINT_RADIUS, LIMB_TOLERANCE
+from keylink.demo import JOINT_RADIUS, LIMB_TOLERANCE, pictures
 from keylink.evaluate import skeleton_agreement
 from keylink.geometry import draw_edge_map
 from keylink.io.coco import read_coco_keypoints
 from keylink.losses import create_loss
+from keylink.report import save_png
 
 ARM_JOINTS = ("left_elbow", "right_elbow", "left_wrist", "right_wrist")
 
@@ -72,10 +79,42 @@ def loss_effects(demo: str, config, model, n_images: int) -> torch.Tensor:
     return effects
 
 
+def graph_summary(model) -> str:
+    """The strongest edge (1-based, dot or link), idle keypoints, and links drawn over 0.1."""
+    w = model.graph.weights().detach()
+    pairs = model.graph.pairs.tolist()
+    dots = model.dots()
+    top = int(w.argmax())
+    k = model.config.keypoints
+    table = torch.zeros(k, k)
+    i, j = model.graph.pairs.T
+    table[i, j] = table[j, i] = w
+    idle = [a + 1 for a in (table.amax(1) < 0.05 * w.max()).nonzero().flatten().tolist()]
+    links = w[~dots]
+    strong = int((links > 0.1 * links.max()).sum()) if len(links) else 0
+    kind = "a dot" if dots[top] else "a link"
+    return (
+        f"  strongest edge {pairs[top][0] + 1}-{pairs[top][1] + 1} ({kind}); idle keypoints "
+        f"{idle or 'none'}; {strong} links over 0.1 of the strongest link"
+    )
+
+
+def draw_tree(demo: str, tree: list[tuple[int, int]], weights: dict) -> None:
+    """DEMO/tree.png: the demo's pictures with ``tree`` as the skeleton."""
+    with tempfile.TemporaryDirectory() as tmp:
+        found = api.annotate(f"{demo}/run", f"{demo}/data/test/images", tmp, progress=False)
+    category = dataclasses.replace(found.category, skeleton=tree)
+    found = dataclasses.replace(found, category=category, edge_weights=[weights[e] for e in tree])
+    _, truth, _ = read_coco_keypoints(f"{demo}/data/test/annotations.json")
+    half = len(truth) // 2
+    save_png(f"{demo}/tree.png", pictures(found, truth[half:, :, :2], half))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("demos", nargs="+", help="keylink demo output folders")
     p.add_argument("--images", type=int, default=128, help="test figures for the loss effects")
+    p.add_argument("--pictures", action="store_true", help="write DEMO/tree.png")
     args = p.parse_args()
     for demo in args.demos:
         config, model = api.load(f"{demo}/run")
@@ -97,6 +136,7 @@ def main() -> None:
             median = np.median(dist[:, nearest[j], j])
             print(f"  {name}: keypoint {nearest[j] + 1}, median {median:.1f} px")
 
+        print(graph_summary(model))
         k = config.model.keypoints
         chosen = [(i, j) for i, j, _ in model.skeleton()]
         kept = {(i, j) for i, j, _ in model.skeleton(threshold=0.0, max_edges=10**6)}  # no dots
@@ -107,9 +147,10 @@ def main() -> None:
             effects = loss_effects(demo, config, model, args.images)
         effect = dict(zip(pairs, effects.tolist(), strict=True))
         by_effect = sorted(((e, effect[e]) for e in kept), key=lambda x: -x[1])
+        tree = spanning_tree(k, by_weight)
         rules = {
             "strongest K - 1 (the run's)": chosen,
-            "maximum spanning tree": spanning_tree(k, by_weight),
+            "maximum spanning tree": tree,
             "largest loss effect, K - 1": [e for e, v in by_effect[: k - 1] if v > 0],
         }
         for rule, edges in rules.items():
@@ -117,6 +158,8 @@ def main() -> None:
             print(f"  {rule}: {a.edges} edges, {a.on_bones} on bones, {a.along_bones} along")
         top = [f"{v:.4f}" for _, v in by_effect[:16]]
         print(f"  largest loss effects: {', '.join(top)}")
+        if args.pictures:
+            draw_tree(demo, tree, weights)
 
 
 if __name__ == "__main__":

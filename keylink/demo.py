@@ -135,7 +135,7 @@ def run_demo(
         "total_minutes": round((time.time() - started) / 60, 2),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    save_png(out / "demo.png", _pictures(annotations, true_xy[half:], half))
+    save_png(out / "demo.png", pictures(annotations, true_xy[half:], half))
     # The results print even without progress output.
     print(
         f"Keypoint error after a linear fit: {error:.2f} px ({metrics['error_percent_of_image']}% "
@@ -156,7 +156,7 @@ def run_demo(
     return metrics
 
 
-def _pictures(annotations: api.Annotations, truth: np.ndarray, offset: int, n: int = 8):
+def pictures(annotations: api.Annotations, truth: np.ndarray, offset: int, n: int = 8):
     """Pairs of tiles: discovered keypoints with the learned skeleton, and the true skeleton."""
     strengths = skeleton_strengths(annotations.edge_weights)
     tiles, titles = [], []

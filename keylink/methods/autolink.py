@@ -120,6 +120,11 @@ class AutoLink(nn.Module):
         keypoints, confidence = soft_argmax(logits)
         return Detection(keypoints, confidence, logits)
 
+    def dots(self) -> torch.Tensor:
+        """(E,) bool: edges whose keypoints sat on one spot in training (mean length below the
+        edge's width); they draw a dot, not a link. Never measured: no dot."""
+        return self.graph.mean_length < math.sqrt(self.config.edge_thickness)
+
     def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return draw_edge_map(
             keypoints.float(),
@@ -173,7 +178,7 @@ class AutoLink(nn.Module):
             max_edges = cfg.keypoints - 1 if cfg.skeleton_edges is None else cfg.skeleton_edges
         w = self.graph.weights().detach().cpu()
         # NaN (never measured) compares False, so such edges stay in.
-        dot = (self.graph.mean_length.cpu() < math.sqrt(cfg.edge_thickness)).tolist()
+        dot = self.dots().cpu().tolist()
         ranked = sorted(
             (
                 ((i, j), wij)
