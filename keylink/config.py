@@ -34,9 +34,6 @@ class ModelConfig:
     # Draw edges relative to the strongest (its weight 1): a faint edge map drowns in the bf16
     # rounding of the decoder's first layer (BENCHMARKS.md, session 8).
     edge_normalize: bool = False
-    # Each keypoint also draws a dot with a learnable weight (a pair (i, i)), so a round part
-    # needs one keypoint rather than two sitting together (BENCHMARKS.md, session 11).
-    keypoint_dots: bool = False
     mask_grid: int = 16
     mask_drop: float = 0.8
     # The skeleton: the strongest edges, at most skeleton_edges of them (None: keypoints - 1, as

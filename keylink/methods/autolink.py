@@ -35,16 +35,12 @@ class EdgeGraph(nn.Module):
         init: float = 0.018,
         saturate: bool = False,
         normalize: bool = False,
-        keypoint_dots: bool = False,
     ) -> None:
         super().__init__()
         self.scale = scale
         self.saturate = saturate
         self.normalize = normalize
-        pairs = all_pairs(k)
-        if keypoint_dots:  # a pair (i, i) draws a dot at keypoint i
-            pairs = torch.cat([pairs, torch.arange(k).repeat_interleave(2).view(k, 2)])
-        self.register_buffer("pairs", pairs, persistent=False)
+        self.register_buffer("pairs", all_pairs(k), persistent=False)
         w0 = math.atanh(init) if saturate else init
         self.theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
         self.theta = nn.Parameter(torch.full((len(self.pairs),), self.theta0))
@@ -60,7 +56,6 @@ class EdgeGraph(nn.Module):
             config.edge_init,
             config.edge_saturate,
             config.edge_normalize,
-            config.keypoint_dots,
         )
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
