@@ -37,7 +37,10 @@ def main() -> None:
     p.add_argument("--unsaturated", action="store_true", help="unbounded edge weights")
     p.add_argument("--mask-drop", type=float, help="the run's own unless given")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="CPU threads (torch's default unless given)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     torch.manual_seed(args.seed)
     config, model = load_run(f"{args.demo}/run")
