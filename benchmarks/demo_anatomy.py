@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import tempfile
 
 import numpy as np
 import torch
@@ -101,8 +100,7 @@ def graph_summary(model) -> str:
 
 def draw_tree(demo: str, tree: list[tuple[int, int]], weights: dict) -> None:
     """DEMO/tree.png: the demo's pictures with ``tree`` as the skeleton."""
-    with tempfile.TemporaryDirectory() as tmp:
-        found = api.annotate(f"{demo}/run", f"{demo}/data/test/images", tmp, progress=False)
+    found = api.annotate(f"{demo}/run", f"{demo}/data/test/images", overlays=False, progress=False)
     category = dataclasses.replace(found.category, skeleton=tree)
     found = dataclasses.replace(found, category=category, edge_weights=[weights[e] for e in tree])
     _, truth, _ = read_coco_keypoints(f"{demo}/data/test/annotations.json")

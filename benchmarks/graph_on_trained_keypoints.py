@@ -76,10 +76,7 @@ def main() -> None:
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        model.graph.track_lengths(out["keypoints"])
-        if decay > 0:
-            model.graph.decay_by_length(out["keypoints"], decay * edge_lr)
-        model.graph.recentre()
+        model.graph.after_step(out["keypoints"], decay * edge_lr)
         if step % 100 == 0 or step == args.steps:
             a = agreement()
             print(

@@ -350,10 +350,7 @@ def train(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            model.graph.track_lengths(out["keypoints"])
-            if tc.edge_length_decay > 0:
-                model.graph.decay_by_length(out["keypoints"], tc.edge_length_decay * edge_lr)
-            model.graph.recentre()
+            model.graph.after_step(out["keypoints"], tc.edge_length_decay * edge_lr)
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)

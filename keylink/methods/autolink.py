@@ -89,6 +89,15 @@ class EdgeGraph(nn.Module):
         self.theta -= amount * edge_lengths(keypoints, self.pairs)
 
     @torch.no_grad()
+    def after_step(self, keypoints: torch.Tensor, decay: float) -> None:
+        """The graph's upkeep after each optimiser step on a batch's (B, K, 2) keypoints: track
+        the edge lengths, shrink the logits by ``decay`` times each length, recentre."""
+        self.track_lengths(keypoints)
+        if decay > 0:
+            self.decay_by_length(keypoints, decay)
+        self.recentre()
+
+    @torch.no_grad()
     def recentre(self) -> None:
         """When normalising, shift every logit so that the strongest is back at its starting
         value. Only differences count then; without this the common part drifts down with the
