@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -123,6 +124,7 @@ def run_demo(
         "keypoints": keypoints,
         "training_steps": result.steps,
         "training_minutes": round(result.seconds / 60, 2),
+        "training_stopped_by": result.stopped_by,
         "training_images_per_second": round(result.images_per_second, 1),
         "error_px": round(error, 2),
         "error_percent_of_image": round(100 * error / IMAGE_SIZE, 2),
@@ -149,6 +151,15 @@ def run_demo(
         f"({len(metrics['skeleton_vs_truth']['joints_followed'])} of {true_xy.shape[1]} joints "
         f"followed within {JOINT_RADIUS:g} px)."
     )
+    if result.stopped_by == "minutes" and result.steps < steps:
+        # Slow machines (a CPU without native bf16 trains in fp32, about 3x slower) stop early.
+        needed = math.ceil(1.05 * steps * result.seconds / max(result.steps, 1) / 60)
+        print(
+            f"Training stopped at its {minutes:g}-minute bound after {result.steps} of {steps} "
+            f"steps ({result.images_per_second:.0f} images/s on this machine), so keypoints and "
+            f"skeleton are less settled than after all of them; `keylink demo --minutes "
+            f"{needed}` would train all {steps} steps here."
+        )
     print(f"Pictures: {out / 'demo.png'} (discovered keypoints and skeleton | true skeleton)")
     print(
         f"Annotations: {out / 'annotations' / 'annotations.json'}; metrics: {out / 'metrics.json'}"

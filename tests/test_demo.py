@@ -21,3 +21,20 @@ def test_demo_writes_metrics_pictures_and_uses_the_figure_settings(tmp_path, cap
     printed = capsys.readouterr().out
     assert "Keypoint error after a linear fit" in printed and "Skeleton:" in printed
     assert "1/4" not in printed
+
+
+def test_demo_says_when_its_time_bound_stopped_training_early(tmp_path, capsys):
+    # A bound far shorter than one step: the first step runs, then the bound stops training.
+    metrics = run_demo(
+        tmp_path / "demo",
+        keypoints=4,
+        steps=50,
+        minutes=1e-6,
+        n_images=16,
+        n_test=6,
+        progress=False,
+    )
+    assert metrics["training_stopped_by"] == "minutes" and metrics["training_steps"] < 50
+    printed = capsys.readouterr().out
+    assert "Training stopped at its 1e-06-minute bound" in printed
+    assert "keylink demo --minutes" in printed
