@@ -166,6 +166,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="shape of that term: gaussian (default) fades as keypoints meet, so a clump can "
         "stay; laplace pushes hardest where they meet",
     )
+    t.add_argument(
+        "--mirror-recruit",
+        type=_non_negative_float,
+        metavar="WEIGHT",
+        help="for left-right symmetric objects: from 40%% to 70%% of the run, every 200 steps, "
+        "pull keypoints that idle (their edges died) onto the mirror parts of keypoints that "
+        "have none, such as the other elbow, with this weight, then give them mirrored edges "
+        "(0 or unset: off)",
+    )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
     t.add_argument("--threads", type=_positive_int, help="CPU threads for PyTorch")
@@ -351,6 +360,7 @@ def _train(args: argparse.Namespace) -> None:
         edge_length_decay=args.edge_length_decay,
         separation_sigma=args.separation_sigma,
         separation_kernel=args.separation_kernel,
+        mirror_recruit=args.mirror_recruit,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

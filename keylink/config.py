@@ -99,6 +99,13 @@ class TrainConfig:
     separation_kernel: str = "gaussian"  # or "laplace": pushes hardest where keypoints meet
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
+    # Mirror recruitment (keylink.methods.mirror), for left-right symmetric objects: from
+    # mirror_at of the steps to 70%, in windows of mirror_steps, idle keypoints are pulled onto
+    # the mirror parts of keypoints that have none, with this weight, then given mirrored edges
+    # (0: off).
+    mirror_recruit: float = 0.0
+    mirror_at: float = 0.4
+    mirror_steps: int = 200
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -126,7 +133,17 @@ class TrainConfig:
                 f"unknown separation kernel {self.separation_kernel!r}; "
                 f"known: {', '.join(SEPARATION_KERNELS)}"
             )
-        for name in ("separation", "equivariance", "warp_elastic", "edge_length_decay"):
+        if not 0.0 <= self.mirror_at <= 1.0:
+            raise ConfigError(f"mirror_at must be in [0, 1], got {self.mirror_at}")
+        if self.mirror_steps < 1:
+            raise ConfigError(f"mirror_steps must be positive, got {self.mirror_steps}")
+        for name in (
+            "separation",
+            "equivariance",
+            "warp_elastic",
+            "edge_length_decay",
+            "mirror_recruit",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.lr_decay <= 1.0:

@@ -31,6 +31,7 @@ from keylink.geometry import random_affine, random_flow, warp_images
 from keylink.io.files import write_text_atomic
 from keylink.losses import create_loss, equivariance_loss, separation_loss
 from keylink.methods.autolink import AutoLink
+from keylink.methods.mirror import MirrorRecruiter
 
 KEEP_CHECKPOINTS = 2
 
@@ -308,6 +309,7 @@ def train(
     def checkpoint() -> None:
         save_checkpoint(run_dir, model, checkpoint_state(step, pace.elapsed, optimizer, generator))
 
+    recruiter = MirrorRecruiter.from_config(tc) if tc.mirror_recruit > 0 else None
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
     bar = progress_bar(tc.steps, step, "training", progress)
     model.train()
@@ -347,10 +349,15 @@ def train(
                 loss = loss + tc.equivariance * equivariance_loss(
                     out["keypoints"], moved.keypoints, affine, flow
                 )
+            if recruiter is not None and recruiter.active(step):
+                with autocast(device, tc.precision):
+                    loss = loss + recruiter.pull(model, images, out["keypoints"], step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             model.graph.after_step(out["keypoints"], tc.edge_length_decay * edge_lr)
+            if recruiter is not None and recruiter.active(step):
+                recruiter.after_step(model, step)
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)
@@ -372,6 +379,8 @@ def train(
                     "edges_on": int((w > 0.1).sum()),
                     "alpha": round(float(model.alpha.detach()), 4),
                 }
+                if recruiter is not None and recruiter.plan:
+                    record["mirror_recruits"] = {str(i): k for i, k in recruiter.plan.items()}
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
             if on_sample is not None and step % tc.sample_every == 0:

@@ -21,7 +21,8 @@ def test_unknown_or_malformed_overrides_are_refused(item):
 
 
 @pytest.mark.parametrize(
-    "term", ["separation", "separation_sigma", "equivariance", "edge_length_decay"]
+    "term",
+    ["separation", "separation_sigma", "equivariance", "edge_length_decay", "mirror_recruit"],
 )
 def test_negative_loss_term_weights_are_refused(term):
     config = apply_overrides(RunConfig(images="x"), [f"{term}=-0.1"])
@@ -30,7 +31,14 @@ def test_negative_loss_term_weights_are_refused(term):
 
 
 @pytest.mark.parametrize(
-    "item", ["skeleton_threshold=1.5", "skeleton_edges=-1", "separation_kernel=box"]
+    "item",
+    [
+        "skeleton_threshold=1.5",
+        "skeleton_edges=-1",
+        "separation_kernel=box",
+        "mirror_at=1.5",
+        "mirror_steps=0",
+    ],
 )
 def test_bad_skeleton_and_separation_settings_are_refused(item):
     config = apply_overrides(RunConfig(images="x"), [item])

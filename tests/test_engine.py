@@ -151,3 +151,9 @@ def test_learning_rate_warms_up_holds_then_decays_to_zero():
     assert scheduled_lr(1.0, 85, 10, 0.85, 0.3) == pytest.approx(0.5)
     assert scheduled_lr(1.0, 100, 10, 1.0, 0.3) == pytest.approx(0.0)
     assert scheduled_lr(1.0, 100, 10, 1.0, 0.0) == 1.0  # no decay: the paper's constant rate
+
+
+def test_mirror_recruitment_runs_in_training(tmp_path, data):
+    # Random networks make no plan worth checking; the unit tests in tests/methods check it.
+    cfg = tiny_config(4, mirror_recruit=1.0, mirror_at=0.25, mirror_steps=2)
+    assert train(cfg, data, tmp_path, progress=False).steps == 4

@@ -98,6 +98,12 @@ class EdgeGraph(nn.Module):
         self.recentre()
 
     @torch.no_grad()
+    def copy_edges(self, mapping: list[tuple[int, int]]) -> None:
+        """Raise each target edge's logit to its source edge's: (source, target) edge indices."""
+        for source, target in mapping:
+            self.theta[target] = torch.maximum(self.theta[target], self.theta[source])
+
+    @torch.no_grad()
     def recentre(self) -> None:
         """When normalising, shift every logit so that the strongest is back at its starting
         value. Only differences count then; without this the common part drifts down with the
