@@ -10,7 +10,13 @@ of the partner's edges, so the reconstruction can keep it there.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
+
+if TYPE_CHECKING:
+    from keylink.config import TrainConfig
+    from keylink.methods.autolink import AutoLink
 
 IDLE_SHARE = 0.05  # a keypoint whose strongest edge is under this share of the strongest idles
 ACTIVE_SHARE = 0.1  # one whose strongest edge reaches this share takes part in the skeleton
@@ -102,7 +108,7 @@ class MirrorRecruiter:
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
-    def from_config(cls, train) -> MirrorRecruiter:
+    def from_config(cls, train: TrainConfig) -> MirrorRecruiter:
         """From a TrainConfig: windows of ``mirror_steps`` from ``mirror_at`` of its steps."""
         start = round(train.mirror_at * train.steps)
         stop = max(start + 1, round(STOP_SHARE * train.steps))
@@ -111,7 +117,9 @@ class MirrorRecruiter:
     def active(self, step: int) -> bool:
         return self.start <= step < self.stop
 
-    def pull(self, model, images: torch.Tensor, keypoints: torch.Tensor, step: int) -> torch.Tensor:
+    def pull(
+        self, model: AutoLink, images: torch.Tensor, keypoints: torch.Tensor, step: int
+    ) -> torch.Tensor:
         """The pull term for one step: squared distance of each recruit's (B, 2) keypoints to
         its partner's mirror part, found by the detector on the flipped images."""
         window = (step - self.start) // self.steps
@@ -131,7 +139,7 @@ class MirrorRecruiter:
         idle, lonely = list(self.plan), list(self.plan.values())
         return self.weight * (keypoints[:, idle] - mirrored[:, lonely]).square().sum(-1).mean()
 
-    def after_step(self, model, step: int) -> None:
+    def after_step(self, model: AutoLink, step: int) -> None:
         """After a window's last step, give each recruit its partner's edges, mirrored."""
         last = (step + 1 - self.start) % self.steps == 0 or step + 1 == self.stop
         if not (last and self.plan and self._last is not None):
