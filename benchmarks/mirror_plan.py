@@ -13,6 +13,7 @@ import torch
 
 from keylink import api
 from keylink.data.synthetic import JOINT_NAMES, generate
+from keylink.geometry import pixels_to_normalised
 from keylink.methods.mirror import (
     PARTNER_RADIUS,
     flip_points,
@@ -37,7 +38,7 @@ def main() -> None:
         kp = model.detect(x).keypoints
         mirrored = flip_points(model.detect(x.flip(-1)).keypoints)
     px = size / 2  # pixels per normalised unit
-    truth = torch.tensor(joints) / px - 1
+    truth = pixels_to_normalised(torch.tensor(joints), size, size)
     to_joint = (kp[:, :, None] - truth[:, None]).norm(dim=-1).mean(0)
     to_mirror = (mirrored[:, :, None] - kp[:, None]).norm(dim=-1).mean(0).min(1).values
     partners = mirror_partners(kp, mirrored, PARTNER_RADIUS)
