@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -310,6 +311,12 @@ def train(
         save_checkpoint(run_dir, model, checkpoint_state(step, pace.elapsed, optimizer, generator))
 
     recruiter = MirrorRecruiter.from_config(tc) if tc.mirror_recruit > 0 else None
+    if recruiter is not None and tc.minutes:
+        warnings.warn(
+            f"mirror recruitment works from step {recruiter.start} to {recruiter.stop} of "
+            f"{tc.steps}; a {tc.minutes:g}-minute bound that stops training earlier skips it",
+            stacklevel=2,
+        )
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
     bar = progress_bar(tc.steps, step, "training", progress)
     model.train()

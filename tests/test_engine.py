@@ -157,3 +157,10 @@ def test_mirror_recruitment_runs_in_training(tmp_path, data):
     # Random networks make no plan worth checking; the unit tests in tests/methods check it.
     cfg = tiny_config(4, mirror_recruit=1.0, mirror_at=0.25, mirror_steps=2)
     assert train(cfg, data, tmp_path, progress=False).steps == 4
+
+
+def test_mirror_recruitment_warns_that_a_minutes_bound_may_skip_it(tmp_path, data):
+    # Its windows count the run's steps; a time bound can stop the run before they come.
+    cfg = tiny_config(2, mirror_recruit=1.0, minutes=60.0)
+    with pytest.warns(UserWarning, match="minute bound"):
+        train(cfg, data, tmp_path, progress=False)
