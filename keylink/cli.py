@@ -170,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--mirror-recruit",
         type=_non_negative_float,
         metavar="WEIGHT",
-        help="for left-right symmetric objects: from 40%% to 70%% of --steps, every 200 steps, "
+        help="for left-right symmetric objects: from 40%% to 70%% of the run (of --steps or "
+        "--minutes, whichever ends it), every 200 steps, "
         "pull keypoints that idle (their edges died) onto the mirror parts of keypoints that "
         "have none, such as the other elbow, with this weight, then give them mirrored edges "
         "(0 or unset: off)",

@@ -100,9 +100,9 @@ class TrainConfig:
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
     # Mirror recruitment (keylink.methods.mirror), for left-right symmetric objects: from
-    # mirror_at of the steps to 70%, in windows of mirror_steps, idle keypoints are pulled onto
-    # the mirror parts of keypoints that have none, with this weight, then given mirrored edges
-    # (0: off).
+    # mirror_at of the run (its steps or minutes) to 70%, in windows of mirror_steps, idle
+    # keypoints are pulled onto the mirror parts of keypoints that have none, with this weight,
+    # then given mirrored edges (0: off).
     mirror_recruit: float = 0.0
     mirror_at: float = 0.4
     mirror_steps: int = 200

@@ -12,8 +12,8 @@ import torch
 
 from keylink import api
 from keylink.data.images import load_image
-from keylink.data.synthetic import SKELETON, write_dataset
-from keylink.evaluate import fit_linear, mean_point_error, skeleton_agreement
+from keylink.data.synthetic import LIMBS, SKELETON, write_dataset
+from keylink.evaluate import fit_linear, limb_coverage, mean_point_error, skeleton_agreement
 from keylink.inference import annotate_with
 from keylink.io.coco import read_coco_keypoints
 from keylink.methods.autolink import AutoLink
@@ -22,6 +22,9 @@ from keylink.report import draw_keypoints, image_grid, save_png, skeleton_streng
 IMAGE_SIZE = 128  # side of the generated images; the cpu preset trains on them at 64 px
 JOINT_RADIUS = 8.0  # px: a keypoint follows a joint when it stays this near it on average
 LIMB_TOLERANCE = 3.0  # px, about a limb's half width: an edge this near the bones runs along them
+# px: how near a limb a learned edge must stay, and a point of the limb to that edge, for the
+# point to count as drawn (an arm's half width plus a little of the keypoints' error).
+LIMB_DRAWN_TOLERANCE = JOINT_RADIUS / 2
 # The cpu preset's settings changed for thin articulated figures: unbounded edge weights that
 # learn slowly and shrink with their length (on the true joints they keep 9 true bones of 14
 # edges against 5 of 11), and a wider reach of the keypoints-apart term, which sends keypoints
@@ -118,6 +121,13 @@ def run_demo(
         JOINT_RADIUS,
         LIMB_TOLERANCE,
     )
+    limbs = limb_coverage(
+        annotations.keypoints,
+        annotations.category.skeleton,
+        true_xy,
+        list(LIMBS.values()),
+        LIMB_DRAWN_TOLERANCE,
+    )
     mean_shape = true_xy[:half].mean(axis=0, keepdims=True)
     baseline = mean_point_error(np.broadcast_to(mean_shape, true_xy[half:].shape), true_xy[half:])
     metrics = {
@@ -134,6 +144,7 @@ def run_demo(
         "test_images": len(true_xy) - half,
         "skeleton": [[i + 1, j + 1] for i, j in annotations.category.skeleton],
         "skeleton_vs_truth": skeleton.to_dict(),
+        "limbs_drawn": {name: round(float(v), 2) for name, v in zip(LIMBS, limbs, strict=True)},
         "total_minutes": round((time.time() - started) / 60, 2),
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -150,6 +161,14 @@ def run_demo(
         f"two ends of a true bone, finding {skeleton.bones_found} of the {skeleton.bones} bones "
         f"({len(metrics['skeleton_vs_truth']['joints_followed'])} of {true_xy.shape[1]} joints "
         f"followed within {JOINT_RADIUS:g} px)."
+    )
+    print(
+        "Share of each limb the skeleton draws (edges along it, within "
+        f"{LIMB_DRAWN_TOLERANCE:g} px): "
+        + ", ".join(
+            f"{name.replace('_', ' ')} {v:.0%}" for name, v in zip(LIMBS, limbs, strict=True)
+        )
+        + "."
     )
     if result.stopped_by == "minutes" and result.steps < steps:
         # Slow machines (a CPU without native bf16 trains in fp32, about 3x slower) stop early.

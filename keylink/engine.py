@@ -18,7 +18,6 @@ import math
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -311,12 +310,6 @@ def train(
         save_checkpoint(run_dir, model, checkpoint_state(step, pace.elapsed, optimizer, generator))
 
     recruiter = MirrorRecruiter.from_config(tc) if tc.mirror_recruit > 0 else None
-    if recruiter is not None and tc.minutes:
-        warnings.warn(
-            f"mirror recruitment works from step {recruiter.start} to {recruiter.stop} of "
-            f"{tc.steps}; a {tc.minutes:g}-minute bound that stops training earlier skips it",
-            stacklevel=2,
-        )
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
     bar = progress_bar(tc.steps, step, "training", progress)
     model.train()
@@ -356,18 +349,19 @@ def train(
                 loss = loss + tc.equivariance * equivariance_loss(
                     out["keypoints"], moved.keypoints, affine, flow
                 )
-            if recruiter is not None and recruiter.active(step):
+            recruiting = recruiter is not None and recruiter.active(progress)
+            if recruiting:
                 with autocast(device, tc.precision):
                     loss = loss + recruiter.pull(model, images, out["keypoints"], step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             model.graph.after_step(out["keypoints"], tc.edge_length_decay * edge_lr)
-            if recruiter is not None and recruiter.active(step):
-                recruiter.after_step(model, step)
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)
+            if recruiting:
+                recruiter.after_step(model, step - 1, pace.progress(step, tc.steps))
             bar.update(1)
             bar.set_postfix(
                 loss=f"{loss_value:.4f}",

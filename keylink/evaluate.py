@@ -321,3 +321,40 @@ def edge_offsets(
         worst = np.nanmin(gap, axis=-1).max(axis=-1)  # NaN where an image lacks the edge
         offsets.append(np.nanmedian(worst) if np.isfinite(worst).any() else np.inf)
     return np.asarray(offsets)
+
+
+def limb_coverage(
+    keypoints: np.ndarray,
+    skeleton: Sequence[tuple[int, int]],
+    joints: np.ndarray,
+    limbs: Sequence[Sequence[int]],
+    tolerance: float,
+    samples: int = 16,
+) -> np.ndarray:
+    """Per limb (a chain of joint indices, such as shoulder-elbow-wrist), the share of its length
+    that the learned skeleton draws, averaged over images: the share of points along the limb
+    within ``tolerance`` of a learned edge that runs along that limb (no point of the edge
+    farther than ``tolerance`` from the limb, and the edge longer than twice that). A limb linked
+    joint to joint scores near 1; one left out, or crossed by edges to elsewhere, 0.
+    keypoints: (N, K, 2); joints: (N, J, 2), in the same units as ``tolerance``."""
+    kp = torch.as_tensor(np.asarray(keypoints, dtype=np.float64))
+    jt = torch.as_tensor(np.asarray(joints, dtype=np.float64))
+    if not len(skeleton):
+        return np.zeros(len(limbs))
+    t = torch.linspace(0.0, 1.0, samples, dtype=torch.float64)[None, :, None]
+    first = kp[:, [i for i, _ in skeleton]]  # (N, E, 2)
+    second = kp[:, [j for _, j in skeleton]]
+    edge_points = first[:, :, None] * (1 - t[:, None]) + second[:, :, None] * t[:, None]
+    long = (first - second).norm(dim=-1) > 2 * tolerance  # (N, E)
+    shares = []
+    for limb in limbs:
+        a = jt[:, list(limb[:-1])]  # (N, S, 2): the limb's segments
+        b = jt[:, list(limb[1:])]
+        # An edge runs along the limb when all its points lie near one of the limb's segments.
+        gap = segment_distance_sq(edge_points[..., None, :], a[:, None, None], b[:, None, None])
+        along = long & (gap.amin(-1).amax(-1) <= tolerance**2)  # (N, E)
+        limb_points = (a[:, :, None] * (1 - t[:, None]) + b[:, :, None] * t[:, None]).flatten(1, 2)
+        near = segment_distance_sq(limb_points[:, :, None], first[:, None], second[:, None])
+        drawn = ((near <= tolerance**2) & along[:, None]).any(-1)  # (N, points)
+        shares.append(float(drawn.double().mean()))
+    return np.asarray(shares)

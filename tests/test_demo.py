@@ -12,6 +12,7 @@ def test_demo_writes_metrics_pictures_and_uses_the_figure_settings(tmp_path, cap
     assert metrics["training_steps"] == 2
     assert metrics["error_px"] > 0 and metrics["mean_shape_baseline_px"] > 0
     assert {"edges", "edges_on_bones", "joints_followed"} <= metrics["skeleton_vs_truth"].keys()
+    assert set(metrics["limbs_drawn"]) == {"left_arm", "right_arm", "left_leg", "right_leg"}
     assert (out / "demo.png").is_file()
     assert (out / "annotations" / "annotations.json").is_file()
     config = json.loads((out / "run" / "config.json").read_text())
@@ -20,6 +21,7 @@ def test_demo_writes_metrics_pictures_and_uses_the_figure_settings(tmp_path, cap
     # Without progress output the results are still reported.
     printed = capsys.readouterr().out
     assert "Keypoint error after a linear fit" in printed and "Skeleton:" in printed
+    assert "Share of each limb the skeleton draws" in printed
     assert "1/4" not in printed
 
 

@@ -7,7 +7,8 @@ from safetensors.torch import load_file
 
 from keylink.config import ModelConfig, RunConfig, TrainConfig
 from keylink.data.dataset import from_arrays
-from keylink.engine import RunError, latest_checkpoint, load_run, train
+from keylink.engine import Pace, RunError, latest_checkpoint, load_run, train
+from keylink.methods.mirror import MirrorRecruiter
 
 
 def tiny_config(
@@ -159,8 +160,20 @@ def test_mirror_recruitment_runs_in_training(tmp_path, data):
     assert train(cfg, data, tmp_path, progress=False).steps == 4
 
 
-def test_mirror_recruitment_warns_that_a_minutes_bound_may_skip_it(tmp_path, data):
-    # Its windows count the run's steps; a time bound can stop the run before they come.
-    cfg = tiny_config(2, mirror_recruit=1.0, minutes=60.0)
-    with pytest.warns(UserWarning, match="minute bound"):
-        train(cfg, data, tmp_path, progress=False)
+@pytest.mark.parametrize(("pace", "pulled_at"), [(1.0, [2, 3, 4, 5]), (2.0, [1, 2])])
+def test_mirror_recruitment_follows_the_runs_progress(tmp_path, data, monkeypatch, pace, pulled_at):
+    # From 25% to 70% of the run in windows of 2 steps. Progress is measured as for the lr: a
+    # run whose time bound ends it halfway (pace 2: twice the share of its steps) recruits at
+    # the same share of its time, not at steps it never reaches.
+    monkeypatch.setattr(Pace, "progress", lambda self, step, steps: min(1.0, pace * step / steps))
+    pulls = []
+    pull = MirrorRecruiter.pull
+
+    def counted(self, model, images, keypoints, step):
+        pulls.append(step)
+        return pull(self, model, images, keypoints, step)
+
+    monkeypatch.setattr(MirrorRecruiter, "pull", counted)
+    cfg = tiny_config(8, mirror_recruit=1.0, mirror_at=0.25, mirror_steps=2)
+    train(cfg, data, tmp_path, progress=False)
+    assert pulls == pulled_at

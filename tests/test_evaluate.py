@@ -176,3 +176,29 @@ def test_edges_along_bones_need_not_end_on_joints():
     np.testing.assert_allclose(offsets, [0.0, 10.0, 10.0], atol=1e-6)
     result = skeleton_agreement(keypoints, [(0, 1), (2, 3), (0, 3)], joints, bones, 8.0, 3.0)
     assert (result.along_bones, result.on_bones) == (1, 0)
+
+
+def test_limb_coverage_is_the_share_of_a_limb_its_edges_draw():
+    from keylink.evaluate import limb_coverage
+
+    # Two straight limbs: 0-1-2 from (0, 0) to (40, 0), and 3-4-5 from (0, 50) to (40, 50).
+    joints = np.array(
+        [[[0.0, 0.0], [20.0, 0.0], [40.0, 0.0], [0.0, 50.0], [20.0, 50.0], [40.0, 50.0]]]
+    ).repeat(4, axis=0)
+    limbs = [(0, 1, 2), (3, 4, 5)]
+    # Keypoints: the first limb's ends and middle, and a point near the second limb's start.
+    keypoints = np.array([[[0.0, 1.0], [20.0, 0.0], [40.0, -1.0], [0.0, 50.0]]]).repeat(4, 0)
+    # One edge along the first half of limb 1: half of it drawn (and the points sampled within
+    # the tolerance beyond its end); the second limb: nothing.
+    np.testing.assert_allclose(
+        limb_coverage(keypoints, [(0, 1)], joints, limbs, 2.0), [0.5, 0.0], atol=0.07
+    )
+    # End to end along limb 1; an edge across to the other limb draws neither.
+    np.testing.assert_allclose(
+        limb_coverage(keypoints, [(0, 1), (1, 2), (2, 3)], joints, limbs, 2.0), [1.0, 0.0]
+    )
+    # A learned edge shorter than twice the tolerance is a dot, not a link.
+    short = keypoints.copy()
+    short[:, 1] = [3.0, 0.0]
+    np.testing.assert_allclose(limb_coverage(short, [(0, 1)], joints, limbs, 2.0), [0.0, 0.0])
+    assert limb_coverage(keypoints, [], joints, limbs, 2.0).tolist() == [0.0, 0.0]

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-__all__ = ["JOINT_NAMES", "SKELETON", "generate", "render_figure", "write_dataset"]
+__all__ = ["JOINT_NAMES", "LIMBS", "SKELETON", "generate", "render_figure", "write_dataset"]
 
 JOINT_NAMES: tuple[str, ...] = (
     "head",
@@ -55,6 +55,15 @@ SKELETON: tuple[tuple[int, int], ...] = (
     (9, 11),  # right hip - knee
     (11, 13),  # right knee - ankle
 )
+
+# The four limbs as chains of joints (indices into JOINT_NAMES), for how much of each the learned
+# skeleton draws (keylink.evaluate.limb_coverage).
+LIMBS: dict[str, tuple[int, ...]] = {
+    "left_arm": (2, 4, 6),
+    "right_arm": (3, 5, 7),
+    "left_leg": (8, 10, 12),
+    "right_leg": (9, 11, 13),
+}
 
 _SS = 2  # supersampling factor of the drawing canvas
 _GRID = 1.0 / (2 * _SS)  # drawn joints are snapped to this grid (final-image pixels)

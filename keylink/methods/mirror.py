@@ -92,43 +92,44 @@ def mirrored_pairs(
 
 
 class MirrorRecruiter:
-    """Mirror recruitment inside the training loop, in windows of ``steps`` steps from ``start``
-    until ``stop``: a plan at each window's first step (keypoints idle only once training has
-    sorted them out, so one early look can find none), a pull of each recruit onto its mirror
-    part at every step of the window, the mirrored edges after its last step. A run resumed
-    inside a window makes that window's plan again."""
+    """Mirror recruitment inside the training loop, while the run's progress (the share of its
+    steps or of its minutes done, whichever is further, as for the learning rate) is between
+    ``start`` and ``stop``, in windows of ``steps`` steps: a plan at each window's first step
+    (keypoints idle only once training has sorted them out, so one early look can find none), a
+    pull of each recruit onto its mirror part at every step of the window, the mirrored edges
+    after its last step. Keyed to progress, a run stopped early by its time bound still
+    recruits; a resumed run starts a new window."""
 
     def __init__(
-        self, weight: float, start: int, stop: int, steps: int, radius: float = PARTNER_RADIUS
+        self, weight: float, start: float, stop: float, steps: int, radius: float = PARTNER_RADIUS
     ) -> None:
         self.weight, self.start, self.stop, self.steps = weight, start, stop, steps
         self.radius = radius
         self.plan: dict[int, int] = {}
-        self._window: int | None = None  # the window the plan was made for
+        self._window_start: int | None = None  # the step the current window began at
         self._last: tuple[torch.Tensor, torch.Tensor] | None = None
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> MirrorRecruiter:
-        """From a TrainConfig: windows of ``mirror_steps`` from ``mirror_at`` of its steps."""
-        start = round(train.mirror_at * train.steps)
-        stop = max(start + 1, round(STOP_SHARE * train.steps))
-        return cls(train.mirror_recruit, start, stop, train.mirror_steps)
+        """From a TrainConfig: windows of ``mirror_steps`` from ``mirror_at`` of the run."""
+        return cls(train.mirror_recruit, train.mirror_at, STOP_SHARE, train.mirror_steps)
 
-    def active(self, step: int) -> bool:
-        return self.start <= step < self.stop
+    def active(self, progress: float) -> bool:
+        """Whether a step that starts at this share of the run takes part."""
+        return self.start <= progress < self.stop or self._window_start is not None
 
     def pull(
         self, model: AutoLink, images: torch.Tensor, keypoints: torch.Tensor, step: int
     ) -> torch.Tensor:
         """The pull term for one step: squared distance of each recruit's (B, 2) keypoints to
         its partner's mirror part, found by the detector on the flipped images."""
-        window = (step - self.start) // self.steps
-        if window != self._window or self.plan:
+        new_window = self._window_start is None
+        if new_window or self.plan:
             with torch.no_grad():
                 mirrored = flip_points(model.detect(images.flip(-1)).keypoints)
             self._last = (keypoints.detach(), mirrored)
-        if window != self._window:
-            self._window = window
+        if new_window:
+            self._window_start = step
             graph = model.graph
             strongest = strongest_edges(
                 graph.drawn_weights().detach(), graph.pairs, keypoints.shape[1]
@@ -139,11 +140,16 @@ class MirrorRecruiter:
         idle, lonely = list(self.plan), list(self.plan.values())
         return self.weight * (keypoints[:, idle] - mirrored[:, lonely]).square().sum(-1).mean()
 
-    def after_step(self, model: AutoLink, step: int) -> None:
-        """After a window's last step, give each recruit its partner's edges, mirrored."""
-        last = (step + 1 - self.start) % self.steps == 0 or step + 1 == self.stop
-        if not (last and self.plan and self._last is not None):
+    def after_step(self, model: AutoLink, step: int, progress: float) -> None:
+        """After a window's last step (its ``steps`` are done, or ``progress``, the share of the
+        run done after this step, reached ``stop``), give each recruit its partner's edges,
+        mirrored."""
+        if self._window_start is None:
             return
-        partners = mirror_partners(*self._last, self.radius)
-        model.graph.copy_edges(mirrored_pairs(model.graph.pairs, self.plan, partners))
+        if step + 1 - self._window_start < self.steps and progress < self.stop:
+            return
+        if self.plan and self._last is not None:
+            partners = mirror_partners(*self._last, self.radius)
+            model.graph.copy_edges(mirrored_pairs(model.graph.pairs, self.plan, partners))
         self.plan = {}
+        self._window_start = None
