@@ -167,6 +167,15 @@ def build_parser() -> argparse.ArgumentParser:
         "stay; laplace pushes hardest where they meet",
     )
     t.add_argument(
+        "--flip-symmetry",
+        type=_non_negative_float,
+        metavar="WEIGHT",
+        help="for left-right symmetric objects (figures, faces, animals seen from above): the "
+        "keypoints of a mirrored image must be the mirrored keypoints in any order, so a part "
+        "found on one side (an elbow) is found on the other; costs one more detector pass "
+        "(experimental, see BENCHMARKS.md session 16; 0 or unset: off)",
+    )
+    t.add_argument(
         "--mirror-recruit",
         type=_non_negative_float,
         metavar="WEIGHT",
@@ -361,6 +370,7 @@ def _train(args: argparse.Namespace) -> None:
         edge_length_decay=args.edge_length_decay,
         separation_sigma=args.separation_sigma,
         separation_kernel=args.separation_kernel,
+        flip_symmetry=args.flip_symmetry,
         mirror_recruit=args.mirror_recruit,
         **_training_options(args),
     )

@@ -99,6 +99,9 @@ class TrainConfig:
     separation_kernel: str = "gaussian"  # or "laplace": pushes hardest where keypoints meet
     equivariance: float = 0.0  # weight of the keypoints-follow-a-random-warp term (0: none)
     warp_elastic: float = 0.0  # that warp's non-rigid part: control-point shifts (normalised)
+    # For left-right symmetric objects: the keypoints of a mirrored image must be the mirrored
+    # keypoints as a set (any order), so that a part found on one side is found on the other.
+    flip_symmetry: float = 0.0  # its weight (0: off)
     # Mirror recruitment (keylink.methods.mirror), for left-right symmetric objects: from
     # mirror_at of the run (its steps or minutes) to 70%, in windows of mirror_steps, idle
     # keypoints are pulled onto the mirror parts of keypoints that have none, with this weight,
@@ -141,6 +144,7 @@ class TrainConfig:
             "separation",
             "equivariance",
             "warp_elastic",
+            "flip_symmetry",
             "edge_length_decay",
             "mirror_recruit",
         ):

@@ -29,7 +29,12 @@ from keylink.config import ConfigError, RunConfig
 from keylink.data.dataset import ImageSet
 from keylink.geometry import random_affine, random_flow, warp_images
 from keylink.io.files import write_text_atomic
-from keylink.losses import create_loss, equivariance_loss, separation_loss
+from keylink.losses import (
+    create_loss,
+    equivariance_loss,
+    flip_symmetry_loss,
+    separation_loss,
+)
 from keylink.methods.autolink import AutoLink
 from keylink.methods.mirror import MirrorRecruiter
 
@@ -348,6 +353,12 @@ def train(
                     moved = model.detect(warped.contiguous(memory_format=torch.channels_last))
                 loss = loss + tc.equivariance * equivariance_loss(
                     out["keypoints"], moved.keypoints, affine, flow
+                )
+            if tc.flip_symmetry > 0:
+                with autocast(device, tc.precision):
+                    flipped = model.detect(images.flip(-1))
+                loss = loss + tc.flip_symmetry * flip_symmetry_loss(
+                    out["keypoints"], flipped.keypoints
                 )
             recruiting = recruiter is not None and recruiter.active(progress)
             if recruiting:

@@ -217,3 +217,18 @@ def equivariance_loss(
     follow local image content, not only the object's position, size and turn."""
     back = warp_source(warped_keypoints, affine, flow)
     return (back - keypoints).pow(2).sum(dim=-1).mean()
+
+
+def flip_symmetry_loss(keypoints: torch.Tensor, flipped_keypoints: torch.Tensor) -> torch.Tensor:
+    """The detections (B, K, 2) on horizontally mirrored images against the mirrored detections
+    on the originals, as sets (any order): every keypoint of either set asks for one of the other
+    set at its place (mean squared distance to the nearest, normalised units). Which keypoint
+    takes a part is free, so a keypoint on one arm asks for some keypoint on the other arm.
+
+    Only the nearest keypoint moves: the asking keypoint is held (detached), so a part found on
+    one side is never given up to meet the other side halfway (say on the body's midline)."""
+    mirrored = keypoints * keypoints.new_tensor([-1.0, 1.0])
+    to_flipped = (mirrored.detach()[:, :, None] - flipped_keypoints[:, None]).square().sum(-1)
+    to_mirrored = (mirrored[:, :, None] - flipped_keypoints.detach()[:, None]).square().sum(-1)
+    # (B, K, K): row i is the mirrored keypoint i, column j the flipped image's keypoint j.
+    return 0.5 * (to_flipped.min(dim=2).values.mean() + to_mirrored.min(dim=1).values.mean())

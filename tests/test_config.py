@@ -22,7 +22,14 @@ def test_unknown_or_malformed_overrides_are_refused(item):
 
 @pytest.mark.parametrize(
     "term",
-    ["separation", "separation_sigma", "equivariance", "edge_length_decay", "mirror_recruit"],
+    [
+        "separation",
+        "separation_sigma",
+        "equivariance",
+        "edge_length_decay",
+        "flip_symmetry",
+        "mirror_recruit",
+    ],
 )
 def test_negative_loss_term_weights_are_refused(term):
     config = apply_overrides(RunConfig(images="x"), [f"{term}=-0.1"])

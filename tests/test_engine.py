@@ -51,6 +51,7 @@ def weights(run_dir):
             "edge_length_decay": 1.0,
             "separation": 0.1,
             "separation_kernel": "laplace",
+            "flip_symmetry": 10.0,
         },
     ],
     ids=["plain", "cpu-extras", "length-decay", "figure-settings"],
@@ -66,6 +67,14 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, ext
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_flip_symmetry_trains_the_detector(tmp_path, data):
+    train(tiny_config(2), data, tmp_path / "off", progress=False)
+    train(tiny_config(2, flip_symmetry=10.0), data, tmp_path / "on", progress=False)
+    off, on = weights(tmp_path / "off"), weights(tmp_path / "on")
+    detector = [k for k in on if k.startswith("detector.")]
+    assert detector and any(not torch.equal(off[k], on[k]) for k in detector)
 
 
 def test_same_seed_same_run(tmp_path, data):

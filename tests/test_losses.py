@@ -102,3 +102,28 @@ def test_laplace_separation_pushes_hardest_where_keypoints_meet():
     assert push(1e-3, "gaussian") < 0.05 * push(0.1, "gaussian")  # a clump barely feels it
     with pytest.raises(ValueError, match="kernel"):
         separation_loss(torch.zeros(1, 2, 2), kernel="box")
+
+
+def test_flip_symmetry_ignores_which_keypoint_takes_a_part():
+    from keylink.losses import flip_symmetry_loss
+
+    keypoints = torch.tensor([[[-0.5, 0.0], [0.5, 0.0], [0.0, -0.6]]])  # two hands and a head
+    mirrored = keypoints * torch.tensor([-1.0, 1.0])
+    swapped = mirrored[:, [1, 0, 2]]  # the hands swap keypoints in the mirror image
+    assert flip_symmetry_loss(keypoints, mirrored).item() < 1e-12
+    assert flip_symmetry_loss(keypoints, swapped).item() < 1e-12
+
+
+def test_flip_symmetry_asks_for_the_missing_mirror_part():
+    from keylink.losses import flip_symmetry_loss
+
+    # One hand found (x = 0.5) and a spare keypoint on the head; in the mirror image the
+    # detector finds that hand again on its side, so the mirror part at x = -0.5 is missing.
+    keypoints = torch.tensor([[[0.5, 0.0], [0.0, -0.6]]], requires_grad=True)
+    flipped = torch.tensor([[[0.5, 0.0], [0.0, -0.6]]])
+    loss = flip_symmetry_loss(keypoints, flipped)
+    assert loss.item() > 0.1
+    loss.backward()
+    assert keypoints.grad[0, 0].abs().sum() == 0  # the found hand stays where it is
+    assert keypoints.grad[0, 1, 0] > 0  # descent moves the spare towards x = -0.5 ...
+    assert keypoints.grad[0, 1, 1] < 0  # ... and down from the head to the hands' height
