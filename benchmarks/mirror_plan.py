@@ -13,10 +13,9 @@ import torch
 
 from keylink import api
 from keylink.data.synthetic import JOINT_NAMES, generate
-from keylink.geometry import pixels_to_normalised
+from keylink.geometry import flip_points, pixels_to_normalised
 from keylink.methods.mirror import (
     PARTNER_RADIUS,
-    flip_points,
     mirror_partners,
     recruit_plan,
     strongest_edges,

@@ -356,7 +356,8 @@ def train(
                 )
             if tc.flip_symmetry > 0:
                 with autocast(device, tc.precision):
-                    flipped = model.detect(images.flip(-1))
+                    mirror = images.flip(-1).contiguous(memory_format=torch.channels_last)
+                    flipped = model.detect(mirror)
                 loss = loss + tc.flip_symmetry * flip_symmetry_loss(
                     out["keypoints"], flipped.keypoints
                 )

@@ -200,6 +200,11 @@ def random_affine(
     )
 
 
+def flip_points(keypoints: torch.Tensor) -> torch.Tensor:
+    """(…, 2) normalised [-1, 1] points mirrored left-right about the image centre."""
+    return keypoints * keypoints.new_tensor([-1.0, 1.0])
+
+
 def transform_points(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
     """Apply (B, 2, 3) affine maps to (B, K, 2) points."""
     return points @ affine[:, :, :2].transpose(1, 2) + affine[:, None, :, 2]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from keylink.geometry import warp_source
+from keylink.geometry import flip_points, warp_source
 
 
 def image_gradients(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -227,7 +227,7 @@ def flip_symmetry_loss(keypoints: torch.Tensor, flipped_keypoints: torch.Tensor)
 
     Only the nearest keypoint moves: the asking keypoint is held (detached), so a part found on
     one side is never given up to meet the other side halfway (say on the body's midline)."""
-    mirrored = keypoints * keypoints.new_tensor([-1.0, 1.0])
+    mirrored = flip_points(keypoints)
     to_flipped = (mirrored.detach()[:, :, None] - flipped_keypoints[:, None]).square().sum(-1)
     to_mirrored = (mirrored[:, :, None] - flipped_keypoints.detach()[:, None]).square().sum(-1)
     # (B, K, K): row i is the mirrored keypoint i, column j the flipped image's keypoint j.

@@ -9,6 +9,7 @@ from keylink.geometry import (
     default_thickness,
     draw_edge_map,
     edge_lengths,
+    flip_points,
     normalised_to_pixels,
     pixels_to_normalised,
     random_affine,
@@ -176,3 +177,7 @@ def test_warp_source_inverts_transform_points():
     points = torch.rand(4, 7, 2) * 2 - 1
     back = warp_source(transform_points(points, affine), affine)
     torch.testing.assert_close(back, points, atol=1e-5, rtol=0)
+
+
+def test_flip_points_mirrors_x_about_the_centre():
+    assert torch.equal(flip_points(torch.tensor([[0.25, -0.5]])), torch.tensor([[-0.25, -0.5]]))

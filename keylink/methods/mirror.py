@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from keylink.geometry import flip_points
+
 if TYPE_CHECKING:
     from keylink.config import TrainConfig
     from keylink.methods.autolink import AutoLink
@@ -22,11 +24,6 @@ IDLE_SHARE = 0.05  # a keypoint whose strongest edge is under this share of the 
 ACTIVE_SHARE = 0.1  # one whose strongest edge reaches this share takes part in the skeleton
 PARTNER_RADIUS = 0.15  # normalised units (5 px of 64): a keypoint this near a mirror part has it
 STOP_SHARE = 0.7  # no recruits after this share of the steps: they need time to settle
-
-
-def flip_points(keypoints: torch.Tensor) -> torch.Tensor:
-    """(…, 2) normalised [-1, 1] points mirrored left-right about the image centre."""
-    return keypoints * keypoints.new_tensor([-1.0, 1.0])
 
 
 def mirror_partners(

@@ -4,7 +4,6 @@ import torch
 
 from keylink.geometry import all_pairs
 from keylink.methods.mirror import (
-    flip_points,
     mirror_partners,
     mirrored_pairs,
     recruit_plan,
@@ -22,10 +21,6 @@ def mirror_of(points: torch.Tensor) -> torch.Tensor:
     """What a detector that tells left from right finds on the flipped images, flipped back:
     each keypoint lands on its mirror part (left <-> right; the head stays)."""
     return points[:, [RIGHT, LEFT, HEAD]]
-
-
-def test_flip_points_mirrors_x_about_the_centre():
-    assert torch.equal(flip_points(torch.tensor([[0.25, -0.5]])), torch.tensor([[-0.25, -0.5]]))
 
 
 def test_each_side_finds_the_other_and_a_central_part_itself():
