@@ -49,6 +49,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
+def _share(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="keylink", description=DESCRIPTION, formatter_class=argparse.RawTextHelpFormatter
@@ -173,17 +180,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="for left-right symmetric objects (figures, faces, animals seen from above): the "
         "keypoints of a mirrored image must be the mirrored keypoints in any order, so a part "
         "found on one side (an elbow) is found on the other; costs one more detector pass "
-        "(experimental, see BENCHMARKS.md session 16; 0 or unset: off)",
+        "while on (0 or unset: off; keylink demo uses 10)",
     )
     t.add_argument(
-        "--mirror-recruit",
-        type=_non_negative_float,
-        metavar="WEIGHT",
-        help="for left-right symmetric objects: from 40%% to 70%% of the run (of --steps or "
-        "--minutes, whichever ends it), every 200 steps, "
-        "pull keypoints that idle (their edges died) onto the mirror parts of keypoints that "
-        "have none, such as the other elbow, with this weight, then give them mirrored edges "
-        "(0 or unset: off)",
+        "--flip-symmetry-at",
+        type=_share,
+        metavar="SHARE",
+        help="switch --flip-symmetry on at this share of the run (of --steps or --minutes, "
+        "whichever ends it; default 0.35): earlier, it holds keypoints that have not spread yet "
+        "on the subject's midline",
     )
     t.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     t.add_argument("--precision", choices=("auto", "bf16", "fp32"), help="bf16 autocast or fp32")
@@ -371,7 +376,7 @@ def _train(args: argparse.Namespace) -> None:
         separation_sigma=args.separation_sigma,
         separation_kernel=args.separation_kernel,
         flip_symmetry=args.flip_symmetry,
-        mirror_recruit=args.mirror_recruit,
+        flip_symmetry_at=args.flip_symmetry_at,
         **_training_options(args),
     )
     how = _STOPPED_BY[result.stopped_by]

@@ -102,13 +102,9 @@ class TrainConfig:
     # For left-right symmetric objects: the keypoints of a mirrored image must be the mirrored
     # keypoints as a set (any order), so that a part found on one side is found on the other.
     flip_symmetry: float = 0.0  # its weight (0: off)
-    # Mirror recruitment (keylink.methods.mirror), for left-right symmetric objects: from
-    # mirror_at of the run (its steps or minutes) to 70%, in windows of mirror_steps, idle
-    # keypoints are pulled onto the mirror parts of keypoints that have none, with this weight,
-    # then given mirrored edges (0: off).
-    mirror_recruit: float = 0.0
-    mirror_at: float = 0.4
-    mirror_steps: int = 200
+    # ... from this share of the run (its steps or minutes) on: from the start it held the
+    # still-gathered keypoints on the midline, where a mirrored set matches itself (session 17).
+    flip_symmetry_at: float = 0.35
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -136,17 +132,14 @@ class TrainConfig:
                 f"unknown separation kernel {self.separation_kernel!r}; "
                 f"known: {', '.join(SEPARATION_KERNELS)}"
             )
-        if not 0.0 <= self.mirror_at <= 1.0:
-            raise ConfigError(f"mirror_at must be in [0, 1], got {self.mirror_at}")
-        if self.mirror_steps < 1:
-            raise ConfigError(f"mirror_steps must be positive, got {self.mirror_steps}")
+        if not 0.0 <= self.flip_symmetry_at <= 1.0:
+            raise ConfigError(f"flip_symmetry_at must be in [0, 1], got {self.flip_symmetry_at}")
         for name in (
             "separation",
             "equivariance",
             "warp_elastic",
             "flip_symmetry",
             "edge_length_decay",
-            "mirror_recruit",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -36,7 +36,6 @@ from keylink.losses import (
     separation_loss,
 )
 from keylink.methods.autolink import AutoLink
-from keylink.methods.mirror import MirrorRecruiter
 
 KEEP_CHECKPOINTS = 2
 
@@ -314,7 +313,6 @@ def train(
     def checkpoint() -> None:
         save_checkpoint(run_dir, model, checkpoint_state(step, pace.elapsed, optimizer, generator))
 
-    recruiter = MirrorRecruiter.from_config(tc) if tc.mirror_recruit > 0 else None
     metrics = open(run_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in finally
     bar = progress_bar(tc.steps, step, "training", progress)
     model.train()
@@ -354,17 +352,13 @@ def train(
                 loss = loss + tc.equivariance * equivariance_loss(
                     out["keypoints"], moved.keypoints, affine, flow
                 )
-            if tc.flip_symmetry > 0:
+            if tc.flip_symmetry > 0 and progress >= tc.flip_symmetry_at:
                 with autocast(device, tc.precision):
                     mirror = images.flip(-1).contiguous(memory_format=torch.channels_last)
                     flipped = model.detect(mirror)
                 loss = loss + tc.flip_symmetry * flip_symmetry_loss(
                     out["keypoints"], flipped.keypoints
                 )
-            recruiting = recruiter is not None and recruiter.active(progress)
-            if recruiting:
-                with autocast(device, tc.precision):
-                    loss = loss + recruiter.pull(model, images, out["keypoints"], step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -372,8 +366,6 @@ def train(
             step += 1
             loss_value = float(loss.detach())
             pace.add(time.perf_counter() - t0, tc.batch_size)
-            if recruiting:
-                recruiter.after_step(model, step - 1, pace.progress(step, tc.steps))
             bar.update(1)
             bar.set_postfix(
                 loss=f"{loss_value:.4f}",
@@ -392,8 +384,6 @@ def train(
                     "edges_on": int((w > 0.1).sum()),
                     "alpha": round(float(model.alpha.detach()), 4),
                 }
-                if recruiter is not None and recruiter.plan:
-                    record["mirror_recruits"] = {str(i): k for i, k in recruiter.plan.items()}
                 metrics.write(json.dumps(record) + "\n")
                 metrics.flush()
             if on_sample is not None and step % tc.sample_every == 0:

@@ -112,11 +112,11 @@ def test_bad_options_and_missing_run(tmp_path, figure_folder, capsys):
 def test_equivariance_and_symmetry_options_reach_the_run_config(figure_folder, tmp_path):
     run = tmp_path / "run"
     args = ["--equivariance", "1", "--warp-elastic", "0", "--flip-symmetry", "3", *TINY]
-    args += ["--mirror-recruit", "2"]
+    args += ["--flip-symmetry-at", "0.5"]
     assert main(["train", str(figure_folder / "images"), "--out", str(run), *args]) == 0
     config = json.loads((run / "config.json").read_text())["train"]
     assert (config["equivariance"], config["warp_elastic"]) == (1.0, 0.0)
-    assert (config["flip_symmetry"], config["mirror_recruit"]) == (3.0, 2.0)
+    assert (config["flip_symmetry"], config["flip_symmetry_at"]) == (3.0, 0.5)
     with pytest.raises(SystemExit):
         main(["train", str(figure_folder), "--out", str(tmp_path / "r"), "--equivariance", "-1"])
 

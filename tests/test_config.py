@@ -28,7 +28,6 @@ def test_unknown_or_malformed_overrides_are_refused(item):
         "equivariance",
         "edge_length_decay",
         "flip_symmetry",
-        "mirror_recruit",
     ],
 )
 def test_negative_loss_term_weights_are_refused(term):
@@ -43,8 +42,7 @@ def test_negative_loss_term_weights_are_refused(term):
         "skeleton_threshold=1.5",
         "skeleton_edges=-1",
         "separation_kernel=box",
-        "mirror_at=1.5",
-        "mirror_steps=0",
+        "flip_symmetry_at=-0.1",
     ],
 )
 def test_bad_skeleton_and_separation_settings_are_refused(item):

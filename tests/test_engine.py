@@ -5,10 +5,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from keylink import engine
 from keylink.config import ModelConfig, RunConfig, TrainConfig
 from keylink.data.dataset import from_arrays
 from keylink.engine import Pace, RunError, latest_checkpoint, load_run, train
-from keylink.methods.mirror import MirrorRecruiter
+from keylink.losses import flip_symmetry_loss
 
 
 def tiny_config(
@@ -52,6 +53,7 @@ def weights(run_dir):
             "separation": 0.1,
             "separation_kernel": "laplace",
             "flip_symmetry": 10.0,
+            "flip_symmetry_at": 0.1,  # on from step 1 both straight and interrupted at 3 of 6
         },
     ],
     ids=["plain", "cpu-extras", "length-decay", "figure-settings"],
@@ -71,7 +73,8 @@ def test_resume_gives_the_same_state_as_an_uninterrupted_run(tmp_path, data, ext
 
 def test_flip_symmetry_trains_the_detector(tmp_path, data):
     train(tiny_config(2), data, tmp_path / "off", progress=False)
-    train(tiny_config(2, flip_symmetry=10.0), data, tmp_path / "on", progress=False)
+    on_from_start = tiny_config(2, flip_symmetry=10.0, flip_symmetry_at=0.0)
+    train(on_from_start, data, tmp_path / "on", progress=False)
     off, on = weights(tmp_path / "off"), weights(tmp_path / "on")
     detector = [k for k in on if k.startswith("detector.")]
     assert detector and any(not torch.equal(off[k], on[k]) for k in detector)
@@ -163,26 +166,18 @@ def test_learning_rate_warms_up_holds_then_decays_to_zero():
     assert scheduled_lr(1.0, 100, 10, 1.0, 0.0) == 1.0  # no decay: the paper's constant rate
 
 
-def test_mirror_recruitment_runs_in_training(tmp_path, data):
-    # Random networks make no plan worth checking; the unit tests in tests/methods check it.
-    cfg = tiny_config(4, mirror_recruit=1.0, mirror_at=0.25, mirror_steps=2)
-    assert train(cfg, data, tmp_path, progress=False).steps == 4
-
-
-@pytest.mark.parametrize(("pace", "pulled_at"), [(1.0, [2, 3, 4, 5]), (2.0, [1, 2])])
-def test_mirror_recruitment_follows_the_runs_progress(tmp_path, data, monkeypatch, pace, pulled_at):
-    # From 25% to 70% of the run in windows of 2 steps. Progress is measured as for the lr: a
-    # run whose time bound ends it halfway (pace 2: twice the share of its steps) recruits at
-    # the same share of its time, not at steps it never reaches.
+@pytest.mark.parametrize(("pace", "on_steps"), [(1.0, 6), (2.0, 7)])
+def test_flip_symmetry_starts_at_its_share_of_the_run(tmp_path, data, monkeypatch, pace, on_steps):
+    # At 25% of the run, measured as for the lr: a run whose time bound ends it halfway (pace 2:
+    # twice the share of its steps) starts at that share of its time, not of its steps.
     monkeypatch.setattr(Pace, "progress", lambda self, step, steps: min(1.0, pace * step / steps))
-    pulls = []
-    pull = MirrorRecruiter.pull
+    calls = []
 
-    def counted(self, model, images, keypoints, step):
-        pulls.append(step)
-        return pull(self, model, images, keypoints, step)
+    def counted(keypoints, flipped):
+        calls.append(1)
+        return flip_symmetry_loss(keypoints, flipped)
 
-    monkeypatch.setattr(MirrorRecruiter, "pull", counted)
-    cfg = tiny_config(8, mirror_recruit=1.0, mirror_at=0.25, mirror_steps=2)
+    monkeypatch.setattr(engine, "flip_symmetry_loss", counted)
+    cfg = tiny_config(8, flip_symmetry=1.0, flip_symmetry_at=0.25)
     train(cfg, data, tmp_path, progress=False)
-    assert pulls == pulled_at
+    assert len(calls) == on_steps
