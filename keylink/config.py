@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -279,13 +280,32 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         model = _known(ModelConfig, data.pop("model", {}))
-        train = _known(TrainConfig, data.pop("train", {}))
+        train = _known(TrainConfig, _upgrade_train(dict(data.pop("train", {}))))
         weak = _known(WeakConfig, data.pop("weak", {}))  # absent in runs made before it existed
         return cls(model=model, train=train, weak=weak, **_fields(cls, data))
 
     @classmethod
     def load(cls, path: str | Path) -> RunConfig:
         return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+# Settings of features that were removed; run folders saved with them still load.
+RETIRED_TRAIN_FIELDS = ("mirror_recruit", "mirror_at", "mirror_steps")
+
+
+def _upgrade_train(train: dict[str, Any]) -> dict[str, Any]:
+    """The train settings of a run saved by an older keylink, as this one reads them."""
+    if train.get("mirror_recruit", 0.0) > 0:
+        warnings.warn(
+            "this run was trained with mirror recruitment, which keylink no longer has "
+            "(flip symmetry replaced it); resuming continues without it",
+            stacklevel=3,
+        )
+    for name in RETIRED_TRAIN_FIELDS:
+        train.pop(name, None)
+    if "flip_symmetry" in train and "flip_symmetry_at" not in train:
+        train["flip_symmetry_at"] = 0.0  # saved before the delayed start: it ran from step 0
+    return train
 
 
 def _fields(cls, data: dict[str, Any]) -> dict[str, Any]:

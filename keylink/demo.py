@@ -37,8 +37,8 @@ LIMB_DRAWN_TOLERANCE = JOINT_RADIUS / 2
 # equivariance (30, chosen on faces) holds the keypoints off the arms; 10 follows the wrists and
 # elbows more closely, with more edges along the bones on four of five seeds and a lower mean
 # error (session 9). Flip symmetry from 35% of the run on lowered the error on all four seeds
-# and drew the legs fully on each (session 17). Faces, where the preset was chosen, were not
-# re-measured with them.
+# and drew three quarters or more of each leg on each (session 17). Faces, where the preset
+# was chosen, were not re-measured with them.
 FIGURE_SETTINGS = {
     "edge_saturate": False,
     "edge_normalize": True,

@@ -1,6 +1,6 @@
 import pytest
 
-from keylink.config import ConfigError, RunConfig, apply_overrides
+from keylink.config import ConfigError, RunConfig, TrainConfig, apply_overrides
 
 
 def test_overrides_parse_by_field_type():
@@ -49,3 +49,25 @@ def test_bad_skeleton_and_separation_settings_are_refused(item):
     config = apply_overrides(RunConfig(images="x"), [item])
     with pytest.raises(ConfigError, match=item.split("=")[0].replace("_", ".")):
         config.validate()
+
+
+def saved_train(**train) -> dict:
+    return {"images": "x", "train": train}
+
+
+def test_runs_saved_with_mirror_recruitment_still_load():
+    # Mirror recruitment was removed; the run folders it wrote must still annotate and resume.
+    off = RunConfig.from_dict(saved_train(mirror_recruit=0.0, mirror_at=0.4, mirror_steps=200))
+    assert off.validate() is off
+    with pytest.warns(UserWarning, match="mirror recruitment"):
+        RunConfig.from_dict(saved_train(mirror_recruit=1.0, mirror_at=0.4, mirror_steps=200))
+
+
+def test_flip_symmetry_saved_before_its_delayed_start_resumes_from_step_zero():
+    assert RunConfig.from_dict(saved_train(flip_symmetry=10.0)).train.flip_symmetry_at == 0.0
+    assert TrainConfig().flip_symmetry_at == 0.35
+
+
+def test_unknown_saved_train_settings_are_refused():
+    with pytest.raises(ConfigError, match="no_such_setting"):
+        RunConfig.from_dict(saved_train(no_such_setting=1))
