@@ -133,8 +133,6 @@ class TrainConfig:
                 f"unknown separation kernel {self.separation_kernel!r}; "
                 f"known: {', '.join(SEPARATION_KERNELS)}"
             )
-        if not 0.0 <= self.flip_symmetry_at <= 1.0:
-            raise ConfigError(f"flip_symmetry_at must be in [0, 1], got {self.flip_symmetry_at}")
         for name in (
             "separation",
             "equivariance",
@@ -144,8 +142,9 @@ class TrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 <= self.lr_decay <= 1.0:
-            raise ConfigError(f"lr_decay must be in [0, 1], got {self.lr_decay}")
+        for name in ("lr_decay", "flip_symmetry_at"):  # shares of the run
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.loss not in LOSSES:
             raise ConfigError(f"unknown loss {self.loss!r}; known: {', '.join(LOSSES)}")
         if self.loss == "vgg" and not self.vgg_weights:

@@ -1,7 +1,15 @@
 import pytest
 import torch
 
-from keylink.losses import LOSSES, SEPARATION_KERNELS, create_loss, separation_loss, ssim
+from keylink.geometry import flip_points
+from keylink.losses import (
+    LOSSES,
+    SEPARATION_KERNELS,
+    create_loss,
+    flip_symmetry_loss,
+    separation_loss,
+    ssim,
+)
 
 
 @pytest.mark.parametrize("name", [n for n in LOSSES if n != "vgg"])
@@ -105,18 +113,14 @@ def test_laplace_separation_pushes_hardest_where_keypoints_meet():
 
 
 def test_flip_symmetry_ignores_which_keypoint_takes_a_part():
-    from keylink.losses import flip_symmetry_loss
-
     keypoints = torch.tensor([[[-0.5, 0.0], [0.5, 0.0], [0.0, -0.6]]])  # two hands and a head
-    mirrored = keypoints * torch.tensor([-1.0, 1.0])
+    mirrored = flip_points(keypoints)
     swapped = mirrored[:, [1, 0, 2]]  # the hands swap keypoints in the mirror image
     assert flip_symmetry_loss(keypoints, mirrored).item() < 1e-12
     assert flip_symmetry_loss(keypoints, swapped).item() < 1e-12
 
 
 def test_flip_symmetry_asks_for_the_missing_mirror_part():
-    from keylink.losses import flip_symmetry_loss
-
     # One hand found (x = 0.5) and a spare keypoint on the head; in the mirror image the
     # detector finds that hand again on its side, so the mirror part at x = -0.5 is missing.
     keypoints = torch.tensor([[[0.5, 0.0], [0.0, -0.6]]], requires_grad=True)
