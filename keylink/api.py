@@ -62,9 +62,11 @@ def make_config(
     preset_name: str | None = None,
     **overrides: Any,
 ) -> RunConfig:
-    """A validated RunConfig: the preset's settings (``paper`` on a GPU, ``cpu`` otherwise) with
-    ``overrides`` applied; each override names a ModelConfig or TrainConfig field."""
-    model, train_cfg = preset(preset_name or default_preset(), keypoints)
+    """A validated RunConfig: the preset's settings (``paper`` when training on a GPU, ``cpu``
+    otherwise) with ``overrides`` applied; each override names a ModelConfig or TrainConfig
+    field."""
+    name = preset_name or default_preset(overrides.get("device") or "auto")
+    model, train_cfg = preset(name, keypoints)
     model_fields = {f.name for f in dataclasses.fields(model)}
     train_fields = {f.name for f in dataclasses.fields(train_cfg)}
     for key, value in overrides.items():

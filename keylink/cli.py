@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--preset",
         choices=PRESETS,
         help="'paper': the paper's settings (128 px, large nets, for a GPU); 'cpu': small and "
-        "fast on a CPU. Default: paper with a CUDA GPU, cpu otherwise",
+        "fast on a CPU. Default: paper when training on a CUDA GPU, cpu otherwise",
     )
     t.add_argument("--steps", type=_positive_int, help="training steps (default: the preset's)")
     t.add_argument("--minutes", type=_positive_float, help="stop after this much training time")

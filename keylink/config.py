@@ -371,8 +371,11 @@ def preset(name: str, keypoints: int = 16) -> tuple[ModelConfig, TrainConfig]:
     return model, train
 
 
-def default_preset() -> str:
-    """``paper`` where a CUDA GPU is present, ``cpu`` otherwise."""
+def default_preset(device: str = "auto") -> str:
+    """``paper`` when training on a CUDA GPU (``device`` cuda or cuda:N, or ``auto`` with one
+    present), ``cpu`` otherwise: a run asked onto the CPU of a GPU machine gets the cpu preset."""
+    if device != "auto":
+        return "paper" if device.startswith("cuda") else "cpu"
     import torch
 
     return "paper" if torch.cuda.is_available() else "cpu"

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from keylink.cli import main
+from keylink.config import default_preset
 from keylink.data.images import ImageSkippedWarning
 
 TINY = ["--image-size", "32", "--batch-size", "4", "--steps", "3", "--keypoints", "4", "-q"]
@@ -19,8 +20,10 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
     assert "Trained 3 steps" in capsys.readouterr().out
     assert (run / "checkpoints" / "latest").is_file()
     config = json.loads((run / "config.json").read_text())
-    assert config["model"]["keypoints"] == 4 and config["train"]["preset"] == "cpu"
-    assert config["train"]["equivariance"] == 30.0  # the preset's, unless asked otherwise
+    # The device picks the preset: cpu here, paper on a GPU machine.
+    assert config["model"]["keypoints"] == 4 and config["train"]["preset"] == default_preset()
+    equivariance = {"cpu": 30.0, "paper": 0.0}[default_preset()]
+    assert config["train"]["equivariance"] == equivariance  # the preset's, unless asked otherwise
 
     out = tmp_path / "ann"
     assert main(["annotate", str(run), str(figure_folder / "images"), "--out", str(out), "-q"]) == 0

@@ -1,6 +1,8 @@
 import pytest
+import torch
 
-from keylink.config import ConfigError, RunConfig, TrainConfig, apply_overrides
+from keylink.api import make_config
+from keylink.config import ConfigError, RunConfig, TrainConfig, apply_overrides, default_preset
 
 
 def test_overrides_parse_by_field_type():
@@ -71,3 +73,10 @@ def test_flip_symmetry_saved_before_its_delayed_start_resumes_from_step_zero():
 def test_unknown_saved_train_settings_are_refused():
     with pytest.raises(ConfigError, match="no_such_setting"):
         RunConfig.from_dict(saved_train(no_such_setting=1))
+
+
+def test_the_preset_follows_the_device_the_run_trains_on():
+    assert make_config("images", 4, device="cpu").train.preset == "cpu"  # also on a GPU machine
+    assert make_config("images", 4, device="cuda:0").train.preset == "paper"
+    assert default_preset() == ("paper" if torch.cuda.is_available() else "cpu")
+    assert make_config("images", 4, preset_name="cpu", device="cuda").train.preset == "cpu"

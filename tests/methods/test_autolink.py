@@ -169,7 +169,8 @@ def test_keypoints_learn_to_follow_the_joints(tmp_path):
         model.eval()
         with torch.no_grad():
             x = torch.from_numpy(test_images).permute(0, 3, 1, 2).float() / 255
-            kp = model.detect(x).keypoints.numpy() * 32
+            x = x.to(next(model.parameters()).device)  # training may run on a GPU
+            kp = model.detect(x).keypoints.cpu().numpy() * 32
         model.train()
         errors[step] = linear_fit_error(
             kp[:500], joints[:500], kp[500:], joints[500:], intercept=True
