@@ -106,10 +106,6 @@ class TrainConfig:
     # ... from this share of the run (its steps or minutes) on: from the start it held the
     # still-gathered keypoints on the midline, where a mirrored set matches itself (session 17).
     flip_symmetry_at: float = 0.35
-    # Every keypoint linked: a keypoint whose strongest edge is under this share of the
-    # strongest edge of all (dots left out) has that edge raised (0: off) ...
-    isolation: float = 0.0
-    isolation_floor: float = 0.1  # ... to this share
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -142,12 +138,11 @@ class TrainConfig:
             "equivariance",
             "warp_elastic",
             "flip_symmetry",
-            "isolation",
             "edge_length_decay",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("lr_decay", "flip_symmetry_at", "isolation_floor"):  # shares
+        for name in ("lr_decay", "flip_symmetry_at"):  # shares of the run
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
         if self.loss not in LOSSES:

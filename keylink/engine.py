@@ -33,7 +33,6 @@ from keylink.losses import (
     create_loss,
     equivariance_loss,
     flip_symmetry_loss,
-    isolation_loss,
     separation_loss,
 )
 from keylink.methods.autolink import AutoLink
@@ -359,15 +358,6 @@ def train(
                     flipped = model.detect(mirror)
                 loss = loss + tc.flip_symmetry * flip_symmetry_loss(
                     out["keypoints"], flipped.keypoints
-                )
-            if tc.isolation > 0:
-                graph = model.graph
-                loss = loss + tc.isolation * isolation_loss(
-                    graph.weights(),
-                    graph.pairs,
-                    len(out["keypoints"][0]),
-                    tc.isolation_floor,
-                    links=~model.dots(),
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

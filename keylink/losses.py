@@ -180,26 +180,6 @@ def separation_loss(
 SEPARATION_KERNELS = ("gaussian", "laplace")
 
 
-def isolation_loss(
-    weights: torch.Tensor,
-    pairs: torch.Tensor,
-    k: int,
-    floor: float = 0.1,
-    links: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """How far each keypoint's strongest edge falls short of ``floor`` times the strongest edge
-    of all, averaged over the ``k`` keypoints. ``weights`` (E,) of the ``pairs`` (E, 2); ``links``
-    (E,) bool marks the edges that count (say, not dots). A keypoint whose edges all died gets no
-    gradient from the reconstruction and idles off the object; raising its strongest edge lets
-    the reconstruction move it to where a link helps."""
-    relative = weights / weights.max().detach()
-    if links is not None:
-        relative = relative * links
-    table = relative.new_zeros(k, k).index_put((pairs[:, 0], pairs[:, 1]), relative)
-    strongest = (table + table.T).amax(dim=1)
-    return F.relu(floor - strongest).mean()
-
-
 LOSSES: dict[str, str] = {
     "l1": "pixel L1",
     "l1grad": "pixel L1 + L1 of image gradients",

@@ -1,13 +1,12 @@
 import pytest
 import torch
 
-from keylink.geometry import all_pairs, flip_points
+from keylink.geometry import flip_points
 from keylink.losses import (
     LOSSES,
     SEPARATION_KERNELS,
     create_loss,
     flip_symmetry_loss,
-    isolation_loss,
     separation_loss,
     ssim,
 )
@@ -132,19 +131,3 @@ def test_flip_symmetry_asks_for_the_missing_mirror_part():
     assert keypoints.grad[0, 0].abs().sum() == 0  # the found hand stays where it is
     assert keypoints.grad[0, 1, 0] > 0  # descent moves the spare towards x = -0.5 ...
     assert keypoints.grad[0, 1, 1] < 0  # ... and down from the head to the hands' height
-
-
-def test_isolation_raises_only_the_strongest_edge_of_an_unlinked_keypoint():
-    pairs = all_pairs(4)  # (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
-    # Keypoints 0, 1, 2 are linked; keypoint 3's edges all died, (2, 3) the least dead.
-    weights = torch.tensor([1.0, 0.5, 0.001, 0.3, 0.002, 0.02], requires_grad=True)
-    loss = isolation_loss(weights, pairs, 4, floor=0.1)
-    assert loss.item() == pytest.approx((0.1 - 0.02) / 4)
-    loss.backward()
-    assert weights.grad[5] < 0  # descending the loss raises edge (2, 3) ...
-    assert torch.count_nonzero(weights.grad) == 1  # ... and touches no other edge
-    # With every keypoint linked there is nothing to ask; a dot (2, 3) does not count as a link.
-    linked = torch.tensor([1.0, 0.5, 0.001, 0.3, 0.002, 0.2])
-    assert isolation_loss(linked, pairs, 4).item() == 0
-    dots = torch.tensor([False, False, False, False, False, True])
-    assert isolation_loss(linked, pairs, 4, links=~dots).item() > 0
