@@ -297,7 +297,8 @@ def _upgrade_train(train: dict[str, Any]) -> dict[str, Any]:
     if train.get("mirror_recruit", 0.0) > 0:
         warnings.warn(
             "this run was trained with mirror recruitment, which keylink no longer has "
-            "(flip symmetry replaced it); resuming continues without it",
+            "(flip symmetry replaced it); its weights load as they are, and resuming "
+            "continues without it",
             stacklevel=3,
         )
     for name in RETIRED_TRAIN_FIELDS:
