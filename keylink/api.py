@@ -200,11 +200,17 @@ def annotate(
     discovered: bool = False,
     device: str = "auto",
     progress: bool = True,
+    skeleton_edges: int | None = None,
 ) -> Annotations | WeakAnnotations:
     """Keypoints of every readable image with a trained run; with ``out_dir`` write
     ``annotations.json`` (COCO keypoints) and ``overlays/*.png``. A weak run's pictures show its
-    occlusion, guided-backprop and combined maps beside the keypoints."""
+    occlusion, guided-backprop and combined maps beside the keypoints. ``skeleton_edges``: how
+    many of the strongest learned edges the skeleton keeps (default: the run's, K - 1)."""
+    if skeleton_edges is not None and skeleton_edges < 0:
+        raise ConfigError(f"skeleton_edges must be 0 or more, got {skeleton_edges}")
     if is_weak_run(run_dir):
+        if skeleton_edges is not None:
+            raise ConfigError("skeleton_edges: a run trained from class labels learns no edges")
         return annotate_weak(
             run_dir,
             images,
@@ -223,6 +229,7 @@ def annotate(
         discovered=discovered,
         device=device,
         progress=progress,
+        skeleton_edges=skeleton_edges,
     )
 
 

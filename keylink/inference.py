@@ -129,7 +129,7 @@ def annotate(
     """Detect keypoints on every readable image; with ``out_dir`` write ``annotations.json``
     (COCO keypoints) and ``overlays/*.png``. Unreadable files are skipped with a warning.
     ``options`` are :func:`annotate_with`'s (``batch_size``, ``overlays``, ``progress``,
-    ``discovered``).
+    ``discovered``, ``skeleton_edges``).
 
     When the run has been named (``keylink name``), ``annotations.json`` holds the named landmarks
     and ``discovered=True`` also writes the discovered keypoints to ``annotations_discovered.json``.
@@ -150,12 +150,14 @@ def annotate_with(
     progress: bool = True,
     naming: Naming | None = None,
     discovered: bool = False,
+    skeleton_edges: int | None = None,
 ) -> Annotations:
-    """:func:`annotate` with a model already in memory."""
+    """:func:`annotate` with a model already in memory. ``skeleton_edges``: how many of the
+    strongest edges the skeleton keeps (default: the run's ``skeleton_edges``, else K - 1)."""
     dev = next(model.parameters()).device
     resize = Resize(config.model.image_size, config.model.resize)
     root = Path(images) if isinstance(images, str | Path) else None
-    skeleton = model.skeleton()
+    skeleton = model.skeleton(max_edges=skeleton_edges)
     category = Category(
         name="object",
         keypoint_names=keypoint_names(config.model.keypoints),

@@ -39,6 +39,13 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
     assert all(0 <= x <= 64 for x in xs)  # original image coordinates (64 px images)
     assert len(list((out / "overlays").glob("*.png"))) == 24
 
+    # The skeleton is read off the learned edges at annotation time: keep only the strongest.
+    one = tmp_path / "one"
+    args = ["annotate", str(run), str(figure_folder / "images"), "--out", str(one), "-q"]
+    assert main([*args, "--no-overlays", "--skeleton-edges", "1"]) == 0
+    skeleton = json.loads((one / "annotations.json").read_text())["categories"][0]["skeleton"]
+    assert skeleton == category["skeleton"][:1]
+
 
 def test_resume_continues_a_run(figure_folder, tmp_path, capsys):
     run = tmp_path / "run"

@@ -18,6 +18,7 @@ def test_demo_writes_metrics_pictures_and_uses_the_figure_settings(tmp_path, cap
     config = json.loads((out / "run" / "config.json").read_text())
     settings = {**config["model"], **config["train"]}
     assert {k: settings[k] for k in FIGURE_SETTINGS} == FIGURE_SETTINGS
+    assert settings["skeleton_edges"] == 5  # 1.25 K: more than a tree's K - 1
     # Without progress output the results are still reported.
     printed = capsys.readouterr().out
     assert "Keypoint error after a linear fit" in printed and "Skeleton:" in printed
