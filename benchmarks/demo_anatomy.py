@@ -3,9 +3,10 @@
 For each ``keylink demo`` folder, on its test figures: the mean distance (px) from each true joint
 to the keypoint that is nearest on average, with the median for the elbows and wrists (one
 keypoint nearest to both an elbow and its wrist sits between them); then the skeleton as the run
-picks it (the strongest K - 1 edges), as a maximum spanning tree of the edge weights, and as the
-K - 1 edges whose removal from the edge map raises the reconstruction loss most (first
-``--images`` test figures, one set of masks), each as edges / on bones / along bones. Also the
+picks it (its strongest edges: K - 1, or the run's ``skeleton_edges``), as a maximum spanning
+tree of the edge weights, and as the K - 1 edges whose removal from the edge map raises the
+reconstruction loss most (first ``--images`` test figures, one set of masks), each as edges / on
+bones / along bones. Also the
 strongest edge and whether it is a dot (its keypoints on one spot), the keypoints whose strongest
 edge is under 0.05 of the strongest (idle: no gradient reaches them from the reconstruction), and
 how many edges that are no dots weigh over 0.1 of the strongest such edge. With ``--pictures``,
@@ -147,7 +148,7 @@ def main() -> None:
         by_effect = sorted(((e, effect[e]) for e in kept), key=lambda x: -x[1])
         tree = spanning_tree(k, by_weight)
         rules = {
-            "strongest K - 1 (the run's)": chosen,
+            "the run's skeleton": chosen,
             "maximum spanning tree": tree,
             "largest loss effect, K - 1": [e for e, v in by_effect[: k - 1] if v > 0],
         }
