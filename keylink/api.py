@@ -206,8 +206,6 @@ def annotate(
     ``annotations.json`` (COCO keypoints) and ``overlays/*.png``. A weak run's pictures show its
     occlusion, guided-backprop and combined maps beside the keypoints. ``skeleton_edges``: how
     many of the strongest learned edges the skeleton keeps (default: the run's, K - 1)."""
-    if skeleton_edges is not None and skeleton_edges < 0:
-        raise ConfigError(f"skeleton_edges must be 0 or more, got {skeleton_edges}")
     if is_weak_run(run_dir):
         if skeleton_edges is not None:
             raise ConfigError("skeleton_edges: a run trained from class labels learns no edges")

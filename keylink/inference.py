@@ -3,6 +3,7 @@ overlay pictures."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,6 +158,8 @@ def annotate_with(
     dev = next(model.parameters()).device
     resize = Resize(config.model.image_size, config.model.resize)
     root = Path(images) if isinstance(images, str | Path) else None
+    if skeleton_edges is not None:  # checked as the run's own setting would be
+        dataclasses.replace(config.model, skeleton_edges=skeleton_edges).validate()
     skeleton = model.skeleton(max_edges=skeleton_edges)
     category = Category(
         name="object",

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from keylink.config import ModelConfig, RunConfig
+from keylink.config import ConfigError, ModelConfig, RunConfig
 from keylink.inference import annotate_with
 from keylink.methods.autolink import AutoLink
 
@@ -44,3 +44,21 @@ def test_a_bright_block_is_found_where_it_is(tmp_path, mode, size):
     # Within 0.15 model pixels: a half-cell offset or a wrong inverse would be 0.5 or more.
     np.testing.assert_allclose(result.keypoints[:, 0], np.array(truth), atol=0.15 * max(w, h) / 64)
     assert result.sizes == [(w, h)] * 3
+
+
+def test_the_skeleton_keeps_as_many_of_the_strongest_edges_as_asked(tmp_path):
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "0.png")
+    config = RunConfig(images=str(tmp_path), model=ModelConfig(keypoints=4, image_size=32))
+    model = AutoLink(config.model).eval()
+    with torch.no_grad():  # edge weights from strongest to weakest: (1,2) (0,3) (2,3) (0,1) ...
+        model.graph.theta.copy_(torch.tensor([3.0, 1.0, 5.0, 6.0, 0.5, 4.0]) / 512)
+
+    def skeleton(**options):
+        kw = {"overlays": False, "progress": False}
+        return annotate_with(model, config, tmp_path, **kw, **options).category.skeleton
+
+    assert skeleton() == [(1, 2), (0, 3), (2, 3)]  # K - 1 by default
+    assert skeleton(skeleton_edges=5) == [(1, 2), (0, 3), (2, 3), (0, 1), (0, 2)]
+    assert skeleton(skeleton_edges=1) == [(1, 2)]
+    with pytest.raises(ConfigError, match="skeleton_edges"):
+        skeleton(skeleton_edges=-1)
