@@ -83,7 +83,7 @@ def graph_summary(model) -> str:
     """The strongest edge (1-based, dot or link), idle keypoints, and links drawn over 0.1."""
     w = model.graph.weights().detach()
     pairs = model.graph.pairs.tolist()
-    dots = model.graph.dots()
+    dots = model.dots()
     top = int(w.argmax())
     k = model.config.keypoints
     table = torch.zeros(k, k)

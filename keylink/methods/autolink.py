@@ -26,9 +26,7 @@ class EdgeGraph(nn.Module):
     ``w = softplus(scale * theta)``: the scale acts as a learning-rate multiplier for the edges,
     and theta starts where every weight is ``init`` (nearly off). With ``saturate`` the weight is
     ``tanh`` of that, at most 1 (the cpu preset; unbounded weights let one edge take over). With
-    ``normalize`` edges are drawn relative to the strongest link, and only relative strength
-    counts. An edge whose keypoints sit on one spot (mean length below ``dot_length``) draws a
-    dot, not a link."""
+    ``normalize`` edges are drawn relative to the strongest, and only relative strength counts."""
 
     def __init__(
         self,
@@ -37,13 +35,11 @@ class EdgeGraph(nn.Module):
         init: float = 0.018,
         saturate: bool = False,
         normalize: bool = False,
-        dot_length: float = 0.0,
     ) -> None:
         super().__init__()
         self.scale = scale
         self.saturate = saturate
         self.normalize = normalize
-        self.dot_length = dot_length
         self.register_buffer("pairs", all_pairs(k), persistent=False)
         w0 = math.atanh(init) if saturate else init
         self.theta0 = math.log(math.expm1(w0)) / scale  # inverse softplus
@@ -60,7 +56,6 @@ class EdgeGraph(nn.Module):
             config.edge_init,
             config.edge_saturate,
             config.edge_normalize,
-            math.sqrt(config.edge_thickness),
         )
 
     def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
@@ -73,26 +68,11 @@ class EdgeGraph(nn.Module):
         # Saturating at 1 keeps one edge from growing without bound and starving the rest.
         return torch.tanh(w) if self.saturate else w
 
-    def dots(self) -> torch.Tensor:
-        """(E,) bool: edges whose keypoints sat on one spot in training (mean length below
-        ``dot_length``); they draw a dot, not a link. Never measured: no dot."""
-        return self.mean_length < self.dot_length
-
-    def _strongest_link(self, values: torch.Tensor) -> torch.Tensor:
-        """The largest of per-edge ``values`` over the links (over all edges if every one is a
-        dot)."""
-        links = ~self.dots()
-        return values[links].max() if links.any() else values.max()
-
     def drawn_weights(self) -> torch.Tensor:
-        """The weights the edge map is drawn with: when normalising, relative to the strongest
-        link, dots capped at its strength (a faint edge map drowns in the bf16 rounding of the
-        decoder's first layer; a dot, free of the length decay, would otherwise outgrow the links
-        and dim them all)."""
+        """The weights the edge map is drawn with: relative to the strongest when normalising
+        (a faint edge map drowns in the bf16 rounding of the decoder's first layer)."""
         w = self.weights()
-        if not self.normalize:
-            return w
-        return (w / self._strongest_link(w)).clamp(max=1.0)
+        return w / w.max() if self.normalize else w
 
     @torch.no_grad()
     def track_lengths(self, keypoints: torch.Tensor, momentum: float = 0.01) -> None:
@@ -125,13 +105,11 @@ class EdgeGraph(nn.Module):
 
     @torch.no_grad()
     def recentre(self) -> None:
-        """When normalising, shift every logit so that the strongest link is back at its
-        starting value, and cap the dots there. Only differences count then; without this the
-        common part drifts down with the length decay until the weights underflow to zero.
-        Without normalising: nothing."""
+        """When normalising, shift every logit so that the strongest is back at its starting
+        value. Only differences count then; without this the common part drifts down with the
+        length decay until the weights underflow to zero. Without normalising: nothing."""
         if self.normalize:
-            self.theta -= self._strongest_link(self.theta) - self.theta0
-            self.theta.clamp_(max=self.theta0)
+            self.theta -= self.theta.max() - self.theta0
 
 
 @dataclass
@@ -156,6 +134,11 @@ class AutoLink(nn.Module):
         logits = self.detector(images * 2 - 1).float()
         keypoints, confidence = soft_argmax(logits)
         return Detection(keypoints, confidence, logits)
+
+    def dots(self) -> torch.Tensor:
+        """(E,) bool: edges whose keypoints sat on one spot in training (mean length below the
+        edge's width); they draw a dot, not a link. Never measured: no dot."""
+        return self.graph.mean_length < math.sqrt(self.config.edge_thickness)
 
     def edge_map(self, keypoints: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return draw_edge_map(
@@ -210,7 +193,7 @@ class AutoLink(nn.Module):
             max_edges = cfg.keypoints - 1 if cfg.skeleton_edges is None else cfg.skeleton_edges
         w = self.graph.weights().detach().cpu()
         # NaN (never measured) compares False, so such edges stay in.
-        dot = self.graph.dots().cpu().tolist()
+        dot = self.dots().cpu().tolist()
         ranked = sorted(
             (
                 ((i, j), wij)

@@ -1,5 +1,3 @@
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -107,28 +105,6 @@ def test_skeleton_leaves_out_edges_between_keypoints_on_one_spot():
         model.graph.theta[0] = 0.02  # (0, 1): the dot, by far the strongest
         model.graph.theta[5] = 0.001  # (2, 3): a real edge, 1/16 of the dot
     assert [(i, j) for i, j, _ in model.skeleton()] == [(2, 3)]
-
-
-def test_a_dot_does_not_dim_the_links_when_edges_are_drawn_relative_to_the_strongest():
-    """A dot, free of the length decay, can outgrow every link; normalising by it would dim
-    the whole skeleton. The strongest link sets the scale, and dots are capped at it."""
-    cfg = ModelConfig(keypoints=4, detector="detector_tiny", decoder="decoder_tiny")
-    graph = EdgeGraph.from_config(dataclasses.replace(cfg, edge_normalize=True))
-    keypoints = torch.tensor([[[0.0, 0.0], [0.0, 0.001], [0.5, 0.5], [-0.5, 0.5]]])
-    graph.track_lengths(keypoints)
-    assert graph.dots().tolist() == [True, False, False, False, False, False]
-    with torch.no_grad():
-        graph.theta.fill_(-0.02)
-        graph.theta[0] = 0.02  # (0, 1): the dot, far stronger than any link
-        graph.theta[5] = 0.001  # (2, 3): the strongest link
-    drawn = graph.drawn_weights()
-    assert drawn[5].item() == pytest.approx(1.0)
-    assert drawn[0].item() == pytest.approx(1.0)  # capped, not 16 times the link
-    graph.recentre()
-    weights = graph.weights()
-    assert weights[5].item() == pytest.approx(cfg.edge_init, rel=1e-4)
-    assert weights[0].item() <= weights[5].item() + 1e-9
-    assert graph.drawn_weights()[[0, 5]].tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_runs_saved_before_edge_lengths_were_tracked_still_load():
