@@ -31,6 +31,12 @@ def test_train_annotate_evaluate_end_to_end(motif_folder, tmp_path, capsys):
     doc = json.loads((ann / "annotations.json").read_text())
     assert len(doc["annotations"]) == 24 and "predicted_class" in doc["annotations"][0]
     assert len(list((ann / "overlays").glob("*.png"))) == 24
+    # A weak run learns no edges: a skeleton size is refused, not silently ignored.
+    edges = tmp_path / "edges"
+    refused = ["annotate", str(run), images, "--out", str(edges), "--skeleton-edges", "5"]
+    assert main(refused) == 2
+    assert "learns no edges" in capsys.readouterr().err
+    assert not edges.exists()
 
     metrics_file = tmp_path / "metrics.json"
     test = str(motif_folder / "corners.csv")
