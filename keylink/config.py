@@ -106,9 +106,6 @@ class TrainConfig:
     # ... from this share of the run (its steps or minutes) on: from the start it held the
     # still-gathered keypoints on the midline, where a mirrored set matches itself (session 17).
     flip_symmetry_at: float = 0.35
-    # The warped view is made of the first share of each batch, the mirrored of the last: at
-    # 0.5 they take disjoint halves, and a step costs about a fifth less.
-    view_share: float = 1.0
     vgg_weights: str | None = None
     seed: int = 0
     precision: Literal["auto", "bf16", "fp32"] = "auto"
@@ -145,8 +142,6 @@ class TrainConfig:
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not 0.0 < self.view_share <= 1.0:
-            raise ConfigError(f"view_share must be in (0, 1], got {self.view_share}")
         for name in ("lr_decay", "flip_symmetry_at"):  # shares of the run
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")

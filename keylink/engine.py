@@ -340,24 +340,24 @@ def train(
                 loss = loss + tc.separation * separation_loss(
                     out["keypoints"], tc.separation_sigma, tc.separation_kernel
                 )
-            views = max(1, round(tc.view_share * len(images)))
             if tc.equivariance > 0:
-                affine = random_affine(views, generator=generator).to(device)
+                affine = random_affine(len(images), generator=generator).to(device)
                 flow = None
                 if tc.warp_elastic > 0:
-                    flow = random_flow(views, tc.warp_elastic, generator=generator).to(device)
-                warped = warp_images(images[:views], affine, flow)
+                    flow = random_flow(len(images), tc.warp_elastic, generator=generator)
+                    flow = flow.to(device)
+                warped = warp_images(images, affine, flow)
                 with autocast(device, tc.precision):
                     moved = model.detect(warped.contiguous(memory_format=torch.channels_last))
                 loss = loss + tc.equivariance * equivariance_loss(
-                    out["keypoints"][:views], moved.keypoints, affine, flow
+                    out["keypoints"], moved.keypoints, affine, flow
                 )
             if tc.flip_symmetry > 0 and progress >= tc.flip_symmetry_at:
                 with autocast(device, tc.precision):
-                    mirror = images[-views:].flip(-1).contiguous(memory_format=torch.channels_last)
+                    mirror = images.flip(-1).contiguous(memory_format=torch.channels_last)
                     flipped = model.detect(mirror)
                 loss = loss + tc.flip_symmetry * flip_symmetry_loss(
-                    out["keypoints"][-views:], flipped.keypoints
+                    out["keypoints"], flipped.keypoints
                 )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
