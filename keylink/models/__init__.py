@@ -42,11 +42,6 @@ def detector_cpu(cin: int, cout: int) -> nn.Module:
     return UNet(cin, cout, widths=(16, 32, 64, 128), out_level=1)
 
 
-@register("detector_light")
-def detector_light(cin: int, cout: int) -> nn.Module:
-    return UNet(cin, cout, widths=(16, 32, 64, 128), out_level=1, merge="add")
-
-
 @register("detector_half")
 def detector_half(cin: int, cout: int) -> nn.Module:
     return UNet(cin, cout, widths=(8, 16, 32, 64), out_level=1)
@@ -71,11 +66,6 @@ def decoder_cpu(cin: int, cout: int) -> nn.Module:
 @register("decoder_small")
 def decoder_small(cin: int, cout: int) -> nn.Module:
     return UNet(cin, cout, widths=(16, 32, 64, 128))  # the cpu preset's: 1.5x faster, as good
-
-
-@register("decoder_light")
-def decoder_light(cin: int, cout: int) -> nn.Module:
-    return UNet(cin, cout, widths=(16, 32, 64, 128), merge="add")
 
 
 @register("decoder_half")
