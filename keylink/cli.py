@@ -152,8 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         help="learning rate of the edge weights (default: --lr). For articulated figures, "
         "--no-edge-saturate --edge-normalize --edge-lr 1e-4 --edge-length-decay 1 "
-        "--separation-sigma 0.2 --separation-kernel laplace --equivariance 10 put keypoints on "
-        "the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
+        "--separation-sigma 0.2 --separation-kernel laplace --equivariance 10 --flip-symmetry 10 "
+        "put keypoints on the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
         "--edge-length-decay",
