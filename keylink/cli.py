@@ -35,6 +35,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _positive_float(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -218,10 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument(
         "--skeleton-edges",
-        type=_positive_int,
+        type=_non_negative_int,
         metavar="N",
         help="keep the N strongest learned edges as the skeleton (default: the run's, K - 1; "
-        "more for subjects whose skeleton has cycles or a thick torso)",
+        "more for subjects whose skeleton has cycles or a thick torso; 0: keypoints only)",
     )
     a.add_argument("--device", default="auto", help="cpu, cuda or cuda:N")
     a.add_argument("--quiet", "-q", action="store_true", help="no progress bar")

@@ -45,8 +45,12 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
     assert main([*args, "--no-overlays", "--skeleton-edges", "1"]) == 0
     skeleton = json.loads((one / "annotations.json").read_text())["categories"][0]["skeleton"]
     assert len(skeleton) <= 1
+    # 0 keeps keypoints only, as the API's skeleton_edges=0 does; below 0 is refused.
+    assert main([*args, "--skeleton-edges", "0"]) == 0
+    category = json.loads((one / "annotations.json").read_text())["categories"][0]
+    assert category["skeleton"] == [] and len(list((one / "overlays").glob("*.png"))) == 24
     with pytest.raises(SystemExit):
-        main([*args, "--skeleton-edges", "0"])
+        main([*args, "--skeleton-edges", "-1"])
 
 
 def test_resume_continues_a_run(figure_folder, tmp_path, capsys):

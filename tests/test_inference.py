@@ -60,5 +60,6 @@ def test_the_skeleton_keeps_as_many_of_the_strongest_edges_as_asked(tmp_path):
     assert skeleton() == [(1, 2), (0, 3), (2, 3)]  # K - 1 by default
     assert skeleton(skeleton_edges=5) == [(1, 2), (0, 3), (2, 3), (0, 1), (0, 2)]
     assert skeleton(skeleton_edges=1) == [(1, 2)]
+    assert skeleton(skeleton_edges=0) == []  # keypoints only
     with pytest.raises(ConfigError, match="skeleton_edges"):
         skeleton(skeleton_edges=-1)
