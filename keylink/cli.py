@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from keylink.config import PRESETS, ConfigError
+from keylink.config import FIGURE_SETTINGS, PRESETS, ConfigError, as_flags
 from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
 from keylink.io.groundtruth import GroundTruthError
@@ -158,9 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--edge-lr",
         type=_positive_float,
         help="learning rate of the edge weights (default: --lr). For articulated figures, "
-        "--no-edge-saturate --edge-normalize --edge-lr 1e-4 --edge-length-decay 1 "
-        "--separation-sigma 0.2 --separation-kernel laplace --equivariance 10 --flip-symmetry 10 "
-        "put keypoints on the limbs and edges along them (what keylink demo uses; BENCHMARKS.md)",
+        f"{as_flags(FIGURE_SETTINGS)} put keypoints on the limbs and edges along them (what "
+        "keylink demo uses; BENCHMARKS.md)",
     )
     t.add_argument(
         "--edge-length-decay",

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from keylink import api
+from keylink.config import FIGURE_SETTINGS
 from keylink.data.images import load_image
 from keylink.data.synthetic import LIMBS, SKELETON, write_dataset
 from keylink.evaluate import fit_linear, limb_coverage, mean_point_error, skeleton_agreement
@@ -25,30 +26,6 @@ LIMB_TOLERANCE = 3.0  # px, about a limb's half width: an edge this near the bon
 # px: how near a limb a learned edge must stay, and a point of the limb to that edge, for the
 # point to count as drawn (an arm's half width plus a little of the keypoints' error).
 LIMB_DRAWN_TOLERANCE = JOINT_RADIUS / 2
-# The cpu preset's settings changed for thin articulated figures: unbounded edge weights that
-# learn slowly and shrink with their length (on the true joints they keep 9 true bones of 14
-# edges against 5 of 11), and a wider reach of the keypoints-apart term, which sends keypoints
-# from the torso out to the hands and feet (BENCHMARKS.md, session 5). A length decay of 1
-# rather than 0.3 put more edges on true bones at the same keypoint error over three seeds
-# (session 6). The shrinking weights made the edge map so faint that bf16 rounding in the
-# decoder's first layer hid it; drawing edges relative to the strongest, with the separation
-# kernel that pushes hardest where keypoints meet, follows more joints and puts more edges
-# along the limbs over three seeds at the same mean error (session 8). The preset's strong
-# equivariance (30, chosen on faces) holds the keypoints off the arms; 10 follows the wrists and
-# elbows more closely, with more edges along the bones on four of five seeds and a lower mean
-# error (session 9). Flip symmetry from 35% of the run on lowered the error on all four seeds
-# and drew three quarters or more of each leg on each (session 17). Faces, where the preset
-# was chosen, were not re-measured with them.
-FIGURE_SETTINGS = {
-    "edge_saturate": False,
-    "edge_normalize": True,
-    "edge_lr": 1e-4,
-    "edge_length_decay": 1.0,
-    "separation_sigma": 0.2,
-    "separation_kernel": "laplace",
-    "equivariance": 10.0,
-    "flip_symmetry": 10.0,
-}
 # The skeleton keeps the 1.25 K strongest edges rather than a tree's K - 1: the torso is learned
 # as a box of edges with diagonals, and under K - 1 those crowd out arm edges half as strong as
 # the strongest (session 18: more of the arms drawn and more edges along the bones).

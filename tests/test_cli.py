@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from keylink.cli import main
-from keylink.config import default_preset
+from keylink.cli import build_parser, main
+from keylink.config import FIGURE_SETTINGS, as_flags, default_preset
 from keylink.data.images import ImageSkippedWarning
 
 TINY = ["--image-size", "32", "--batch-size", "4", "--steps", "3", "--keypoints", "4", "-q"]
@@ -51,6 +51,17 @@ def test_train_then_annotate_end_to_end(figure_folder, tmp_path, capsys):
     assert category["skeleton"] == [] and len(list((one / "overlays").glob("*.png"))) == 24
     with pytest.raises(SystemExit):
         main([*args, "--skeleton-edges", "-1"])
+
+
+def test_the_figure_settings_named_in_the_help_are_the_demos(capsys):
+    # `keylink train --help` lists them as flags: copied, they must train as keylink demo does.
+    flags = as_flags(FIGURE_SETTINGS)
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    squeeze = "".join  # argparse wraps the help, even inside a flag
+    assert squeeze(flags.split()) in squeeze(capsys.readouterr().out.split())
+    args = build_parser().parse_args(["train", "images", "--out", "run", *flags.split()])
+    assert {name: getattr(args, name) for name in FIGURE_SETTINGS} == FIGURE_SETTINGS
 
 
 def test_resume_continues_a_run(figure_folder, tmp_path, capsys):
