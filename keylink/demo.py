@@ -37,7 +37,7 @@ def run_demo(
     *,
     keypoints: int = 16,
     minutes: float = 9.0,
-    steps: int = 2000,
+    steps: int = 4000,
     n_images: int = 3000,
     n_test: int = 600,
     seed: int = 0,
