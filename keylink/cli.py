@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser(
         "demo",
-        help="train and annotate on synthetic articulated figures (a few minutes on a CPU)",
+        help="train and annotate on synthetic articulated figures (about 10 min on 2 CPU cores)",
         description=(
             "Generate images of a 2D articulated figure with known joints, learn keypoints and a "
             "skeleton on them with the cpu preset (with settings for articulated figures: "

@@ -385,7 +385,7 @@ def preset(name: str, keypoints: int = 16) -> tuple[ModelConfig, TrainConfig]:
 # with more edges along the bones on four of five seeds and a lower mean error (session 9). Flip
 # symmetry from 35% of the run on lowered the error on all four seeds and drew three quarters or
 # more of each leg on each (session 17). Batches of 8 instead of 16: a step takes about half the
-# time, so the same minutes give nearly twice the updates. At equal training time seed 3 drew
+# time, so the same minutes give nearly twice the updates. In 17-minute runs seed 3 drew
 # its arms .45 / .38 instead of .12 / .14 at a lower error, and seed 2 drew them as well (.51 /
 # .53 against .52 / .52) at a slightly higher error (session 21). Faces, where the preset
 # was chosen, were not re-measured with them.
