@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from keylink.config import FIGURE_SETTINGS, PRESETS, ConfigError, as_flags
+from keylink.config import DEMO_STEPS, FIGURE_SETTINGS, PRESETS, ConfigError, as_flags
 from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
 from keylink.io.groundtruth import GroundTruthError
@@ -301,8 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
             "skeleton on them with the cpu preset (with settings for articulated figures: "
             "slow, length-decayed edge weights drawn relative to the strongest, a keypoints-apart "
             "term that pushes hardest where keypoints meet, a weaker warp-following term, "
-            "left-right flip symmetry from 35% of the run, batches of 8, and a skeleton of the "
-            "1.25 K strongest edges), "
+            "left-right flip symmetry from 35% of the run, batches of "
+            f"{FIGURE_SETTINGS['batch_size']}, and a skeleton of the 1.25 K strongest edges), "
             "annotate held-out images, and write pictures of the discovered keypoints beside the "
             "true skeleton plus the keypoint error after a linear fit."
         ),
@@ -310,7 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     d.add_argument("--out", "-o", default="keylink-demo", help="output folder")
     d.add_argument("--keypoints", "-k", type=_positive_int, default=16, help="keypoints to learn")
-    d.add_argument("--steps", type=_positive_int, default=4000, help="training steps (of 8 images)")
+    d.add_argument(
+        "--steps",
+        type=_positive_int,
+        default=DEMO_STEPS,
+        help=f"training steps (of {FIGURE_SETTINGS['batch_size']} images)",
+    )
     d.add_argument(
         "--minutes", type=_positive_float, default=9.0, help="stop training earlier at this time"
     )

@@ -400,6 +400,9 @@ FIGURE_SETTINGS = {
     "flip_symmetry": 10.0,
     "batch_size": 8,
 }
+# The demo's step bound: the 32,000 images of its earlier 2,000 steps of 16. On a 2-core CPU
+# without native bf16 its 9-minute bound stops training first (BENCHMARKS.md).
+DEMO_STEPS = 4000
 
 
 def default_preset(device: str = "auto") -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from keylink import api
-from keylink.config import FIGURE_SETTINGS
+from keylink.config import DEMO_STEPS, FIGURE_SETTINGS
 from keylink.data.images import load_image
 from keylink.data.synthetic import LIMBS, SKELETON, write_dataset
 from keylink.evaluate import fit_linear, limb_coverage, mean_point_error, skeleton_agreement
@@ -37,7 +37,7 @@ def run_demo(
     *,
     keypoints: int = 16,
     minutes: float = 9.0,
-    steps: int = 4000,
+    steps: int = DEMO_STEPS,
     n_images: int = 3000,
     n_test: int = 600,
     seed: int = 0,
