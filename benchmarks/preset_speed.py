@@ -13,7 +13,8 @@ import tempfile
 
 import torch
 
-from keylink.config import FIGURE_SETTINGS, PRESETS, RunConfig, preset
+from keylink.api import make_config
+from keylink.config import FIGURE_SETTINGS, PRESETS
 from keylink.data.dataset import from_arrays
 from keylink.data.synthetic import generate
 from keylink.engine import select_device, train
@@ -34,17 +35,16 @@ def main() -> None:
     args = p.parse_args()
     device = select_device(args.device)
     for name in args.presets.split(","):
-        model, train_cfg = preset(name, args.keypoints)
+        settings = dict(FIGURE_SETTINGS) if args.figure_settings else {}
         if args.figure_settings:
-            for key, value in FIGURE_SETTINGS.items():
-                setattr(model if hasattr(model, key) else train_cfg, key, value)
-            train_cfg.flip_symmetry_at = 0.0  # the demo's full step, with all three detector passes
+            settings["flip_symmetry_at"] = 0.0  # the demo's full step, all three detector passes
         if args.batch_size:
-            train_cfg.batch_size = args.batch_size
-        train_cfg.steps, train_cfg.device = args.steps, args.device
-        train_cfg.checkpoint_every = train_cfg.sample_every = 10**9
-        images, _ = generate(256, model.image_size, seed=0)
-        cfg = RunConfig(images="synthetic", model=model, train=train_cfg)
+            settings["batch_size"] = args.batch_size
+        cfg = make_config(
+            "synthetic", args.keypoints, name, steps=args.steps, device=args.device, **settings
+        )
+        cfg.train.checkpoint_every = cfg.train.sample_every = 10**9
+        images, _ = generate(256, cfg.model.image_size, seed=0)
         with tempfile.TemporaryDirectory() as tmp:
             result = train(cfg, from_arrays(images), tmp, progress=False)
         print(
@@ -55,8 +55,8 @@ def main() -> None:
                     "device": str(device),
                     "cpu": platform.processor() or platform.machine(),
                     "threads": torch.get_num_threads(),
-                    "image_size": model.image_size,
-                    "batch_size": train_cfg.batch_size,
+                    "image_size": cfg.model.image_size,
+                    "batch_size": cfg.train.batch_size,
                     "steps": result.steps,
                     "images_per_second": round(result.images_per_second, 2),
                     "ms_per_step": round(1000 * result.seconds / max(result.steps, 1), 1),

@@ -7,7 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from keylink.config import DEMO_STEPS, FIGURE_SETTINGS, PRESETS, ConfigError, as_flags
+from keylink.config import DEMO_MINUTES, DEMO_STEPS, FIGURE_SETTINGS, PRESETS, ConfigError, as_flags
 from keylink.data.images import ImageInputError, ImageSkippedWarning
 from keylink.engine import RunError
 from keylink.io.groundtruth import GroundTruthError
@@ -317,7 +317,10 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"training steps (of {FIGURE_SETTINGS['batch_size']} images)",
     )
     d.add_argument(
-        "--minutes", type=_positive_float, default=9.0, help="stop training earlier at this time"
+        "--minutes",
+        type=_positive_float,
+        default=DEMO_MINUTES,
+        help="stop training earlier at this time",
     )
     d.add_argument("--images", type=_positive_int, default=3000, help="synthetic training images")
     d.add_argument("--seed", type=int, default=0, help="random seed")

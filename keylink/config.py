@@ -403,6 +403,7 @@ FIGURE_SETTINGS = {
 # The demo's step bound: the 32,000 images of its earlier 2,000 steps of 16. On a 2-core CPU
 # without native bf16 its 9-minute bound stops training first (BENCHMARKS.md).
 DEMO_STEPS = 4000
+DEMO_MINUTES = 9.0  # the demo's time bound, so that it finishes in under 10 minutes
 
 
 def default_preset(device: str = "auto") -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from keylink import api
-from keylink.config import DEMO_STEPS, FIGURE_SETTINGS
+from keylink.config import DEMO_MINUTES, DEMO_STEPS, FIGURE_SETTINGS
 from keylink.data.images import load_image
 from keylink.data.synthetic import LIMBS, SKELETON, write_dataset
 from keylink.evaluate import fit_linear, limb_coverage, mean_point_error, skeleton_agreement
@@ -36,7 +36,7 @@ def run_demo(
     out: str | Path,
     *,
     keypoints: int = 16,
-    minutes: float = 9.0,
+    minutes: float = DEMO_MINUTES,
     steps: int = DEMO_STEPS,
     n_images: int = 3000,
     n_test: int = 600,
