@@ -9,10 +9,15 @@ reconstruction loss most (first ``--images`` test figures, one set of masks), ea
 bones / along bones. Also the
 strongest edge and whether it is a dot (its keypoints on one spot), the keypoints whose strongest
 edge is under 0.05 of the strongest (idle: no gradient reaches them from the reconstruction), and
-how many edges that are no dots weigh over 0.1 of the strongest such edge. With ``--pictures``,
+how many edges that are no dots weigh over 0.1 of the strongest such edge. With ``--along``, where
+each keypoint sits along the limbs: its nearest chain of joints (an arm, a leg, or head - neck -
+pelvis) by median distance, and its place t along it (0 the first joint, 1 the middle one, 2 the
+last) as median and quartiles over the figures: a keypoint that holds a joint has a narrow
+spread, one that slides along a bending limb a wide one (BENCHMARKS.md, sessions 22 and 23).
+With ``--pictures``,
 ``DEMO/tree.png`` shows the test figures with the maximum spanning tree as the skeleton.
 
-python benchmarks/demo_anatomy.py keylink-demo [more demo folders] [--pictures]
+python benchmarks/demo_anatomy.py keylink-demo [more demo folders] [--along] [--pictures]
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import torch
 from keylink import api
 from keylink.data.dataset import load_folder
 from keylink.data.images import Resize
-from keylink.data.synthetic import JOINT_NAMES, SKELETON
+from keylink.data.synthetic import JOINT_NAMES, LIMBS, SKELETON
 from keylink.demo import JOINT_RADIUS, LIMB_TOLERANCE, pictures
 from keylink.evaluate import skeleton_agreement
 from keylink.geometry import draw_edge_map
@@ -35,6 +40,41 @@ from keylink.losses import create_loss
 from keylink.report import save_png
 
 ARM_JOINTS = ("left_elbow", "right_elbow", "left_wrist", "right_wrist")
+CHAINS = {**LIMBS, "torso": tuple(JOINT_NAMES.index(n) for n in ("head", "neck", "pelvis"))}
+
+
+def place_on_chain(points: np.ndarray, chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distance from (N, 2) points to (N, C, 2) polylines and the place along them (segment index
+    plus the share of that segment) of the nearest point."""
+    best_d = np.full(len(points), np.inf)
+    best_t = np.zeros(len(points))
+    for s in range(chain.shape[1] - 1):
+        a, b = chain[:, s], chain[:, s + 1]
+        ab = b - a
+        share = np.clip(((points - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)
+        d = np.linalg.norm(points - (a + share[:, None] * ab), axis=-1)
+        closer = d < best_d
+        best_d = np.where(closer, d, best_d)
+        best_t = np.where(closer, s + share, best_t)
+    return best_d, best_t
+
+
+def positions_along_limbs(found: np.ndarray, truth: np.ndarray) -> list[str]:
+    """One line per keypoint: its nearest chain, median distance, and place along it."""
+    lines = []
+    for k in range(found.shape[1]):
+        placed = {
+            name: place_on_chain(found[:, k], truth[:, list(chain)])
+            for name, chain in CHAINS.items()
+        }
+        name = min(placed, key=lambda n: np.median(placed[n][0]))
+        d, t = placed[name]
+        lo, mid, hi = np.percentile(t, [25, 50, 75])
+        lines.append(
+            f"  keypoint {k + 1:2d}: {name:9s} {np.median(d):4.1f} px off, "
+            f"t {mid:.2f} [{lo:.2f}, {hi:.2f}]"
+        )
+    return lines
 
 
 def spanning_tree(k: int, ranked: list[tuple[tuple[int, int], float]]) -> list[tuple[int, int]]:
@@ -113,6 +153,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("demos", nargs="+", help="keylink demo output folders")
     p.add_argument("--images", type=int, default=128, help="test figures for the loss effects")
+    p.add_argument("--along", action="store_true", help="where each keypoint sits on the limbs")
     p.add_argument("--pictures", action="store_true", help="write DEMO/tree.png")
     args = p.parse_args()
     for demo in args.demos:
@@ -134,6 +175,8 @@ def main() -> None:
             j = JOINT_NAMES.index(name)
             median = np.median(dist[:, nearest[j], j])
             print(f"  {name}: keypoint {nearest[j] + 1}, median {median:.1f} px")
+        if args.along:
+            print("\n".join(positions_along_limbs(found, truth)))
 
         print(graph_summary(model))
         k = config.model.keypoints
