@@ -3,11 +3,13 @@
 The detector is replaced by the true joints of the synthetic figures (15 keypoints), so only the
 decoder, alpha and the edge weights learn. The report lists, every 100 steps, how many edges the
 skeleton keeps and how many of them are true bones, then the strongest edges by name. A second
-mode trains the decoder on a fixed graph (the true bones, a star, every pair, ...) and reports
-the held-out reconstruction loss, which says which graph the objective itself prefers.
+mode trains the decoder on a fixed graph (the true bones, a star, every pair, the true bones
+without one kind of limb segment, ...) and reports the held-out reconstruction loss, which says
+which graph the objective itself prefers and how much each limb segment is worth to it.
 
 python benchmarks/graph_on_true_joints.py learn --steps 500 --set edge_length_decay=0.3
 python benchmarks/graph_on_true_joints.py fixed --steps 400
+python benchmarks/graph_on_true_joints.py fixed --steps 400 --only "true bones"
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def learn(cfg: RunConfig, steps: int, images: int) -> None:
         print(f"  {JOINT_NAMES[i]:>15s} - {JOINT_NAMES[j]:<15s} {w:6.3f} {mark}")
 
 
-def fixed(cfg: RunConfig, steps: int, images: int) -> None:
+def fixed(cfg: RunConfig, steps: int, images: int, only: str = "") -> None:
     mc, tc = cfg.model, cfg.train
     x_all, j_all = figures(images + 500, mc.image_size)
     x_test, j_test = x_all[images:], j_all[images:]
@@ -89,7 +91,21 @@ def fixed(cfg: RunConfig, steps: int, images: int) -> None:
         "star from the pelvis": [(pelvis, j) for j in range(len(JOINT_NAMES)) if j != pelvis],
         "every pair": list(itertools.combinations(range(len(JOINT_NAMES)), 2)),
     }
+    # What each pair of limb segments is worth to the reconstruction: the true bones without it.
+    for segment, (near, far) in {
+        "upper arms": ("shoulder", "elbow"),
+        "forearms": ("elbow", "wrist"),
+        "thighs": ("hip", "knee"),
+        "shins": ("knee", "ankle"),
+    }.items():
+        left_out = {
+            frozenset(JOINT_NAMES.index(f"{side}_{joint}") for joint in (near, far))
+            for side in ("left", "right")
+        }
+        graphs[f"true bones - {segment}"] = [b for b in SKELETON if frozenset(b) not in left_out]
     for name, edge_list in graphs.items():
+        if not name.startswith(only):
+            continue
         torch.manual_seed(tc.seed)
         model = AutoLink(mc)
         optimizer = torch.optim.AdamW(model.decoder.parameters(), tc.lr, weight_decay=1e-3)
@@ -120,12 +136,16 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--set", action="append", default=[], help="FIELD=VALUE (config fields)")
+    p.add_argument("--only", default="", help="fixed: only the graphs whose name starts so")
     args = p.parse_args()
     model_cfg, train_cfg = preset("cpu", len(JOINT_NAMES))
     cfg = apply_overrides(RunConfig(images="synthetic", model=model_cfg, train=train_cfg), args.set)
     cfg.model.keypoints = len(JOINT_NAMES)
     cfg.validate()
-    (learn if args.mode == "learn" else fixed)(cfg, args.steps, args.images)
+    if args.mode == "learn":
+        learn(cfg, args.steps, args.images)
+    else:
+        fixed(cfg, args.steps, args.images, args.only)
 
 
 if __name__ == "__main__":
