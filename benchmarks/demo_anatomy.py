@@ -9,7 +9,7 @@ reconstruction loss most (first ``--images`` test figures, one set of masks), ea
 bones / along bones. Also the
 strongest edge and whether it is a dot (its keypoints on one spot), the keypoints whose strongest
 edge is under 0.05 of the strongest (idle: no gradient reaches them from the reconstruction), and
-how many edges that are no dots weigh over 0.1 of the strongest such edge. With ``--along``, where
+how many edges that are no dots weigh over 0.1 of the strongest such edge. ``--along`` adds where
 each keypoint sits along the limbs: its nearest chain of joints (an arm, a leg, or head - neck -
 pelvis) by median distance, and its place t along it (0 the first joint, 1 the middle one, 2 the
 last) as median and quartiles over the figures: a keypoint that holds a joint has a narrow

@@ -103,9 +103,10 @@ def fixed(cfg: RunConfig, steps: int, images: int, only: str = "") -> None:
             for side in ("left", "right")
         }
         graphs[f"true bones - {segment}"] = [b for b in SKELETON if frozenset(b) not in left_out]
+    graphs = {name: edges for name, edges in graphs.items() if name.startswith(only)}
+    if not graphs:
+        raise SystemExit(f"no graph's name starts with {only!r}")
     for name, edge_list in graphs.items():
-        if not name.startswith(only):
-            continue
         torch.manual_seed(tc.seed)
         model = AutoLink(mc)
         optimizer = torch.optim.AdamW(model.decoder.parameters(), tc.lr, weight_decay=1e-3)
@@ -136,7 +137,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=500)
     p.add_argument("--images", type=int, default=2000)
     p.add_argument("--set", action="append", default=[], help="FIELD=VALUE (config fields)")
-    p.add_argument("--only", default="", help="fixed: only the graphs whose name starts so")
+    p.add_argument("--only", default="", help="fixed: only the graphs whose name starts with this")
     args = p.parse_args()
     model_cfg, train_cfg = preset("cpu", len(JOINT_NAMES))
     cfg = apply_overrides(RunConfig(images="synthetic", model=model_cfg, train=train_cfg), args.set)
