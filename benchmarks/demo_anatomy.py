@@ -34,7 +34,7 @@ from keylink.data.images import Resize
 from keylink.data.synthetic import JOINT_NAMES, LIMBS, SKELETON
 from keylink.demo import JOINT_RADIUS, LIMB_TOLERANCE, pictures
 from keylink.evaluate import skeleton_agreement
-from keylink.geometry import draw_edge_map
+from keylink.geometry import draw_edge_map, segment_distance_sq, segment_share
 from keylink.io.coco import read_coco_keypoints
 from keylink.losses import create_loss
 from keylink.report import save_png
@@ -46,17 +46,12 @@ CHAINS = {**LIMBS, "torso": tuple(JOINT_NAMES.index(n) for n in ("head", "neck",
 def place_on_chain(points: np.ndarray, chain: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distance from (N, 2) points to (N, C, 2) polylines and the place along them (segment index
     plus the share of that segment) of the nearest point."""
-    best_d = np.full(len(points), np.inf)
-    best_t = np.zeros(len(points))
-    for s in range(chain.shape[1] - 1):
-        a, b = chain[:, s], chain[:, s + 1]
-        ab = b - a
-        share = np.clip(((points - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-9), 0, 1)
-        d = np.linalg.norm(points - (a + share[:, None] * ab), axis=-1)
-        closer = d < best_d
-        best_d = np.where(closer, d, best_d)
-        best_t = np.where(closer, s + share, best_t)
-    return best_d, best_t
+    p, c = torch.as_tensor(points, dtype=torch.float64), torch.as_tensor(chain, dtype=torch.float64)
+    a, b = c[:, :-1], c[:, 1:]  # (N, C - 1, 2): the chain's segments
+    d = segment_distance_sq(p[:, None], a, b).sqrt()
+    t = torch.arange(a.shape[1]) + segment_share(p[:, None], a, b)
+    nearest = d.argmin(1, keepdim=True)
+    return d.gather(1, nearest)[:, 0].numpy(), t.gather(1, nearest)[:, 0].numpy()
 
 
 def positions_along_limbs(found: np.ndarray, truth: np.ndarray) -> list[str]:

@@ -65,16 +65,22 @@ def edge_lengths(keypoints: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
     return (keypoints[:, pairs[:, 0]] - keypoints[:, pairs[:, 1]]).norm(dim=-1).mean(0)
 
 
+def segment_share(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Where on the segments [a, b] the nearest point to each point lies: 0 at a, 1 at b.
+
+    Shapes broadcast: points (..., 2), a and b (..., 2). Returns (...).
+    """
+    ab = b - a
+    length_sq = (ab * ab).sum(-1).clamp_min(1e-12)
+    return (((points - a) * ab).sum(-1) / length_sq).clamp(0.0, 1.0)
+
+
 def segment_distance_sq(points: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Squared distance from points to the segments [a, b] (not the infinite lines).
 
     Shapes broadcast: points (..., 2), a and b (..., 2). Returns (...).
     """
-    ab = b - a
-    ap = points - a
-    length_sq = (ab * ab).sum(-1).clamp_min(1e-12)
-    t = ((ap * ab).sum(-1) / length_sq).clamp(0.0, 1.0)
-    closest = a + t.unsqueeze(-1) * ab
+    closest = a + segment_share(points, a, b).unsqueeze(-1) * (b - a)
     return ((points - closest) ** 2).sum(-1)
 
 
