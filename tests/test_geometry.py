@@ -16,6 +16,7 @@ from keylink.geometry import (
     random_flow,
     random_patch_mask,
     segment_distance_sq,
+    segment_share,
     soft_argmax,
     transform_points,
     warp_images,
@@ -56,6 +57,10 @@ def test_distance_is_to_the_segment_not_the_line(dtype):
     # A degenerate segment is a point.
     torch.testing.assert_close(
         segment_distance_sq(points[:1], a, a), torch.tensor([0.34], dtype=dtype)
+    )
+    # The nearest point's place along the segment, clamped to its ends.
+    torch.testing.assert_close(
+        segment_share(points, a, b), torch.tensor([0.5, 1.0, 0.0, 1.0], dtype=dtype)
     )
 
 
