@@ -23,6 +23,12 @@ from PIL import Image, ImageDraw
 
 __all__ = ["JOINT_NAMES", "LIMBS", "SKELETON", "generate", "render_figure", "write_dataset"]
 
+# Degrees an elbow bends at most, either way. A short CPU run learns one keypoint per arm, and one
+# straight edge from the shoulder draws an arm bent this little; with bends up to 120 degrees
+# (sessions 1 to 23) the arm keypoint slid along the arm and no forearm was drawn (BENCHMARKS.md,
+# session 24). Knees still bend up to 100 degrees: the legs get a keypoint at each joint.
+ELBOW_BEND_MAX = 45.0
+
 JOINT_NAMES: tuple[str, ...] = (
     "head",
     "neck",
@@ -286,7 +292,7 @@ def render_figure(rng: np.random.Generator, size: int = 128) -> tuple[np.ndarray
     for name, side in (("left", -1.0), ("right", 1.0)):
         sh = (side * shoulder_half, -torso_len)
         a1 = u(-60, 150) * _DEG  # arm: -60 (across the chest) .. 150 (raised above the head)
-        a2 = a1 + (1 if rng.random() < 0.5 else -1) * u(0, 120) * _DEG  # elbow bend
+        a2 = a1 + (1 if rng.random() < 0.5 else -1) * u(0, ELBOW_BEND_MAX) * _DEG
         dx, dy = _limb_dir(side, a1)
         el = (sh[0] + upper_arm * dx, sh[1] + upper_arm * dy)
         dx, dy = _limb_dir(side, a2)

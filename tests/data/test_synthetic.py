@@ -108,6 +108,19 @@ def test_joints_move_a_lot(batch: tuple[np.ndarray, np.ndarray]) -> None:
         assert (rel.std(axis=0) > 0.05 * size).all()
 
 
+def test_elbows_bend_at_most_the_limit(batch: tuple[np.ndarray, np.ndarray]) -> None:
+    # The demo relies on it: one straight edge from the shoulder can draw an arm bent this little.
+    _, kp = batch
+    for side in ("left", "right"):
+        sh, el, wr = (kp[:, idx(f"{side}_{j}")] for j in ("shoulder", "elbow", "wrist"))
+        upper, fore = el - sh, wr - el
+        cos = (upper * fore).sum(1) / np.linalg.norm(upper, axis=1) / np.linalg.norm(fore, axis=1)
+        bend = np.degrees(np.arccos(np.clip(cos, -1, 1)))
+        # Joints snap to a quarter-pixel grid of the 64 px images, which tilts a segment slightly.
+        assert bend.max() < synthetic.ELBOW_BEND_MAX + 8
+        assert bend.max() > 0.7 * synthetic.ELBOW_BEND_MAX  # the whole range is used
+
+
 def test_figure_contrasts_with_background(batch: tuple[np.ndarray, np.ndarray]) -> None:
     images, kp = batch
     f = images.astype(np.float64)
