@@ -23,10 +23,10 @@ from PIL import Image, ImageDraw
 
 __all__ = ["JOINT_NAMES", "LIMBS", "SKELETON", "generate", "render_figure", "write_dataset"]
 
-# Degrees an elbow bends at most, either way. A short CPU run learns one keypoint per arm, and one
-# straight edge from the shoulder draws an arm bent this little; with bends up to 120 degrees
-# (sessions 1 to 23) the arm keypoint slid along the arm and no forearm was drawn (BENCHMARKS.md,
-# session 24). Knees still bend up to 100 degrees: the legs get a keypoint at each joint.
+# Degrees an elbow bends at most, either way. With bends up to 120 degrees (sessions 1 to 23) a
+# short CPU run put one keypoint on each arm, sliding along it from figure to figure, and rarely
+# drew a forearm; bent this little, an arm is followed by a straight edge from the shoulder and
+# the runs put a keypoint near the hand (BENCHMARKS.md, session 24). Knees bend up to 100 degrees.
 ELBOW_BEND_MAX = 45.0
 
 JOINT_NAMES: tuple[str, ...] = (
