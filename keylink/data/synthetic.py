@@ -24,9 +24,10 @@ from PIL import Image, ImageDraw
 __all__ = ["JOINT_NAMES", "LIMBS", "SKELETON", "generate", "render_figure", "write_dataset"]
 
 # Degrees an elbow bends at most, either way. With bends up to 120 degrees (sessions 1 to 23) a
-# short CPU run put one keypoint on each arm, sliding along it from figure to figure, and rarely
-# drew a forearm; bent this little, an arm is followed by a straight edge from the shoulder and
-# the runs put a keypoint near the hand (BENCHMARKS.md, session 24). Knees bend up to 100 degrees.
+# short CPU run put one keypoint on each arm, sliding along it from figure to figure, so the
+# forearm was drawn at most in part; bent this little, a straight edge from the shoulder follows
+# the arm, and runs that reach the arms put a keypoint near the hand (BENCHMARKS.md, session 24;
+# the demo reaches them in some runs only). Knees bend up to 100 degrees.
 ELBOW_BEND_MAX = 45.0
 
 JOINT_NAMES: tuple[str, ...] = (
