@@ -399,7 +399,7 @@ FIGURE_SETTINGS = {
     "equivariance": 10.0,
     "flip_symmetry": 10.0,
     # From half the run, not 35%: in the 9-minute demo on these figures the arms were reached in
-    # 2 of 2 runs this way and 1 of 4 the other (BENCHMARKS.md, session 24).
+    # 3 of 3 runs this way and 1 of 4 the other (BENCHMARKS.md, session 24).
     "flip_symmetry_at": 0.5,
     "batch_size": 8,
 }
