@@ -301,8 +301,9 @@ def build_parser() -> argparse.ArgumentParser:
             "skeleton on them with the cpu preset (with settings for articulated figures: "
             "slow, length-decayed edge weights drawn relative to the strongest, a keypoints-apart "
             "term that pushes hardest where keypoints meet, a weaker warp-following term, "
-            "left-right flip symmetry from 35% of the run, batches of "
-            f"{FIGURE_SETTINGS['batch_size']}, and a skeleton of the 1.25 K strongest edges), "
+            f"left-right flip symmetry from {FIGURE_SETTINGS['flip_symmetry_at']:.0%} of the run, "
+            f"batches of {FIGURE_SETTINGS['batch_size']}, "
+            "and a skeleton of the 1.25 K strongest edges), "
             "annotate held-out images, and write pictures of the discovered keypoints beside the "
             "true skeleton plus the keypoint error after a linear fit."
         ),

@@ -388,7 +388,8 @@ def preset(name: str, keypoints: int = 16) -> tuple[ModelConfig, TrainConfig]:
 # time, so the same minutes give nearly twice the updates. In 17-minute runs seed 3 drew
 # its arms .45 / .38 instead of .12 / .14 at a lower error, and seed 2 drew them as well (.51 /
 # .53 against .52 / .52) at a slightly higher error (session 21). Faces, where the preset
-# was chosen, were not re-measured with them.
+# was chosen, were not re-measured with them. Session 24 moved the flip term's start to half the
+# run (below).
 FIGURE_SETTINGS = {
     "edge_saturate": False,
     "edge_normalize": True,
